@@ -1,0 +1,1 @@
+//! Shared helpers for edgecl's benchmarks.

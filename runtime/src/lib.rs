@@ -1,0 +1,4 @@
+//! edgecl's runtime: everything a device needs to embed text and search an
+//! index, and the tensors and autodiff the trainer builds on.
+
+pub use edgecl_kernels as kernels;

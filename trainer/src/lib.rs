@@ -1,0 +1,4 @@
+//! edgecl's trainer: contrastive training of small dual encoders for
+//! retrieval, and their evaluation.
+
+pub use edgecl_runtime as runtime;
