@@ -233,7 +233,8 @@ impl Tier {
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.isa.name())?;
-        let extras = [(self.vnni, "+vnni"), (self.vpopcntdq, "+vpopcntdq"), (self.dotprod, "+dotprod")];
+        let extras =
+            [(self.vnni, "+vnni"), (self.vpopcntdq, "+vpopcntdq"), (self.dotprod, "+dotprod")];
         for (on, name) in extras {
             if on {
                 f.write_str(name)?;

@@ -13,6 +13,7 @@
 pub mod dispatch;
 pub mod gemm;
 pub mod mat;
+pub mod peak;
 pub mod vector;
 
 pub use dispatch::{active, Isa, Tier};

@@ -121,7 +121,12 @@ impl<'a> MatRef<'a> {
     /// If `i >= rows` or `j >= cols`.
     #[inline]
     pub fn at(&self, i: usize, j: usize) -> f32 {
-        assert!(i < self.rows && j < self.cols, "index ({i}, {j}) out of a {}x{} view", self.rows, self.cols);
+        assert!(
+            i < self.rows && j < self.cols,
+            "index ({i}, {j}) out of a {}x{} view",
+            self.rows,
+            self.cols
+        );
         self.data[i * self.rs + j * self.cs]
     }
 }
@@ -210,7 +215,12 @@ impl<'a> MatMut<'a> {
     /// If `i >= rows` or `j >= cols`.
     #[inline]
     pub fn at_mut(&mut self, i: usize, j: usize) -> &mut f32 {
-        assert!(i < self.rows && j < self.cols, "index ({i}, {j}) out of a {}x{} view", self.rows, self.cols);
+        assert!(
+            i < self.rows && j < self.cols,
+            "index ({i}, {j}) out of a {}x{} view",
+            self.rows,
+            self.cols
+        );
         &mut self.data[i * self.rs + j * self.cs]
     }
 }

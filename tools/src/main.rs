@@ -1,36 +1,45 @@
-//! The `edgecl` program.
+//! The `edgecl` program: one binary for training, indexing, searching and
+//! measuring. Each subcommand lives in its own module under `cmd/`; this
+//! file only parses arguments, checks `EDGECL_ISA` once, and turns errors
+//! into one line on stderr with a non-zero exit code.
 
 use std::process::ExitCode;
 
-use edgecl_kernels::dispatch::{self, Isa, Tier};
+use clap::{Parser, Subcommand};
 
-fn cpu() -> ExitCode {
-    let c = dispatch::caps();
-    println!("detected: {c:?}");
-    for isa in Isa::ALL {
-        let mark = if isa.is_available() { "yes" } else { "no" };
-        println!("tier {:<7} {mark}", isa.name());
-    }
-    match dispatch::try_active() {
-        Ok(t) => {
-            println!("active tier: {t}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "edgecl", version, about = "Compact retrieval models and indexes for CPUs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the detected CPU features and the tier each kernel family uses.
+    Cpu,
+    /// Measure kernel throughput per ISA tier beside the machine's peaks.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("cpu") => cpu(),
-        _ => {
-            let _ = Tier::best();
-            eprintln!("usage: edgecl cpu");
-            ExitCode::from(2)
+    let cli = Cli::parse();
+    // A bad EDGECL_ISA is a user error, reported before any kernel runs.
+    if let Err(e) = edgecl_kernels::dispatch::try_active() {
+        eprintln!("edgecl: {e}");
+        return ExitCode::from(2);
+    }
+    let result = match cli.command {
+        Command::Cpu => cmd::cpu::run(),
+        Command::Bench(args) => cmd::bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edgecl: {e}");
+            ExitCode::FAILURE
         }
     }
 }

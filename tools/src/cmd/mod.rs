@@ -1,0 +1,7 @@
+//! The subcommands of `edgecl`.
+
+pub mod bench;
+pub mod cpu;
+
+/// A subcommand's failure: one line for the user.
+pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
