@@ -158,8 +158,8 @@ impl<'a> MatMut<'a> {
         // Distinct slots: one stride steps over the whole extent of the other.
         let distinct = rows <= 1 && (cols <= 1 || col_stride >= 1)
             || cols <= 1 && row_stride >= 1
-            || col_stride >= 1 && row_stride >= (cols - 1) * col_stride + 1
-            || row_stride >= 1 && col_stride >= (rows - 1) * row_stride + 1;
+            || col_stride >= 1 && row_stride > (cols - 1) * col_stride
+            || row_stride >= 1 && col_stride > (rows - 1) * row_stride;
         if !distinct {
             return Err(ShapeError::Aliasing {
                 what: "output view",
