@@ -2,3 +2,5 @@
 //! retrieval, and their evaluation.
 
 pub use edgecl_runtime as runtime;
+
+pub mod wordnet;
