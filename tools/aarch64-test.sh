@@ -10,6 +10,11 @@ export RUSTC=/usr/bin/rustc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export CARGO_TARGET_DIR=target/aarch64-debian
+# Static glibc: with the dynamically loaded cross glibc, the first
+# pthread_create spins forever under qemu-user (seen with qemu 7.2 and 10.0
+# on an x86-64 host), so every multi-threaded test binary hangs. A static
+# binary starts threads normally.
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
 target=aarch64-unknown-linux-gnu
 cargo=/usr/bin/cargo
 
