@@ -4,3 +4,4 @@
 pub use edgecl_kernels as kernels;
 
 pub mod container;
+pub mod quant;
