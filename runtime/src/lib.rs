@@ -4,4 +4,5 @@
 pub use edgecl_kernels as kernels;
 
 pub mod container;
+pub mod hnsw;
 pub mod quant;
