@@ -67,13 +67,17 @@ impl Rng {
 }
 
 const DIM: usize = 32;
+const SPREAD: f32 = 1.0;
+// Search width of the recall tests.
+const EF: usize = 40;
 
-// n points around `clusters` Gaussian centres (spread 3, noise 1); rows
+// n points around `clusters` Gaussian centres (spread 1, noise 1, so
+// clusters overlap and neighbours are not trivially in one cluster); rows
 // are unit-normalised when `unit`.
 fn clustered(n: usize, clusters: usize, seed: u64, unit: bool) -> Vec<f32> {
     let mut r = Rng(seed);
     let mut centres = Rng(99);
-    let c: Vec<f32> = (0..clusters * DIM).map(|_| 3.0 * centres.normal()).collect();
+    let c: Vec<f32> = (0..clusters * DIM).map(|_| SPREAD * centres.normal()).collect();
     let mut out = Vec::with_capacity(n * DIM);
     for i in 0..n {
         let k = (r.next_u64() as usize + i) % clusters;
@@ -124,8 +128,8 @@ fn recall_f32_l2_and_dot() {
     let queries: Vec<&[f32]> = qs.chunks(DIM).collect();
     let l2 = F32L2::new(&data, DIM).unwrap();
     let g = build(&l2, &config()).unwrap();
-    let r = mean_recall(&g.view(), &l2, &queries, 64);
-    eprintln!("f32 l2 recall@10 at ef 64: {r:.4}");
+    let r = mean_recall(&g.view(), &l2, &queries, EF);
+    eprintln!("f32 l2 recall@10 at ef {EF}: {r:.4}");
     assert!(r >= 0.95, "f32 l2 recall@10 {r}");
 
     let unit = clustered(N, 40, 3, true);
@@ -133,8 +137,8 @@ fn recall_f32_l2_and_dot() {
     let queries: Vec<&[f32]> = uq.chunks(DIM).collect();
     let dot = F32Dot::new(&unit, DIM).unwrap();
     let g = build(&dot, &config()).unwrap();
-    let r = mean_recall(&g.view(), &dot, &queries, 64);
-    eprintln!("f32 dot recall@10 at ef 64: {r:.4}");
+    let r = mean_recall(&g.view(), &dot, &queries, EF);
+    eprintln!("f32 dot recall@10 at ef {EF}: {r:.4}");
     assert!(r >= 0.95, "f32 dot recall@10 {r}");
 }
 
@@ -155,8 +159,8 @@ fn recall_int8_and_hamming() {
     let space = I8Dot::new(&codes, DIM).unwrap();
     let g = build(&space, &config()).unwrap();
     let queries: Vec<&[i8]> = qcodes.chunks(DIM).collect();
-    let r = mean_recall(&g.view(), &space, &queries, 64);
-    eprintln!("int8 dot recall@10 at ef 64: {r:.4}");
+    let r = mean_recall(&g.view(), &space, &queries, EF);
+    eprintln!("int8 dot recall@10 at ef {EF}: {r:.4}");
     assert!(r >= 0.95, "int8 dot recall@10 {r}");
 
     let qb = BinaryQuantizer::calibrate(&data, DIM, true).unwrap();
@@ -165,8 +169,8 @@ fn recall_int8_and_hamming() {
     let space = Hamming::new(&bits, qb.words()).unwrap();
     let g = build(&space, &config()).unwrap();
     let queries: Vec<&[u64]> = qbits.chunks(qb.words()).collect();
-    let r = mean_recall(&g.view(), &space, &queries, 64);
-    eprintln!("hamming recall@10 at ef 64: {r:.4}");
+    let r = mean_recall(&g.view(), &space, &queries, EF);
+    eprintln!("hamming recall@10 at ef {EF}: {r:.4}");
     assert!(r >= 0.95, "hamming recall@10 {r}");
 }
 
@@ -187,7 +191,8 @@ fn filters_are_respected() {
         .unwrap();
         let mut total = 0.0;
         for q in qs.chunks(DIM) {
-            let found = g.search_filtered(&space, q, 10, 64, &allow, &mut s).unwrap().to_vec();
+            // ef 16: the 10% list (300 ids > 16 * 16) takes the graph path.
+            let found = g.search_filtered(&space, q, 10, 16, &allow, &mut s).unwrap().to_vec();
             assert!(found.iter().all(|n| allow.allows(n.id)), "disallowed id returned");
             let truth = brute(&space, q, 10, Some(&allow));
             assert_eq!(found.len(), truth.len().min(10));
