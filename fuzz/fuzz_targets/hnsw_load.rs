@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
     if mode & 1 != 0 && bytes.len() >= 32 {
         let mut w = [0u8; 8];
         w.copy_from_slice(&bytes[16..24]);
-        if let Some(end) = usize::try_from(u64::from_le_bytes(w)).ok().and_then(|h| h.checked_add(32)) {
+        if let Some(end) =
+            usize::try_from(u64::from_le_bytes(w)).ok().and_then(|h| h.checked_add(32))
+        {
             if end <= bytes.len() {
                 let sum = xxh64(&bytes[32..end], 0);
                 bytes[24..32].copy_from_slice(&sum.to_le_bytes());

@@ -604,6 +604,12 @@ fn open_checks_payloads_when_asked() {
     std::fs::write(&path, &*bytes).unwrap();
     assert!(open(&path, Checksums::HeaderOnly).is_ok());
     assert!(matches!(open(&path, Checksums::All), Err(ContainerError::ChecksumMismatch { .. })));
+    let empty = dir.path().join("empty.edc");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(
+        open(&empty, Checksums::All),
+        Err(ContainerError::Truncated { what: "preamble", available: 0, .. })
+    ));
     let missing = dir.path().join("missing.edc");
     match open(&missing, Checksums::All) {
         Err(ContainerError::Io { path, op: "open", .. }) => assert_eq!(path, missing),

@@ -21,11 +21,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Small index over 40 items of dimension 4.
     let n = 40usize;
     let x: Vec<f32> = (0..n * 4).map(|i| ((i * 37 % 17) as f32 - 8.0) / 4.0).collect();
-    let q8 = Int8Quantizer::calibrate(&x, 4, Mode::Symmetric, Granularity::PerDim, Calibration::MinMax)?;
+    let q8 =
+        Int8Quantizer::calibrate(&x, 4, Mode::Symmetric, Granularity::PerDim, Calibration::MinMax)?;
     let qb = BinaryQuantizer::calibrate(&x, 4, true)?;
     let codes = q8.quantize_vec(&x)?;
     let words: Vec<u64> = (0..n as u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
-    let graph = build(&Hamming::new(&words, 1)?, &HnswConfig { m: 4, ef_construction: 16, seed: 1 })?;
+    let graph =
+        build(&Hamming::new(&words, 1)?, &HnswConfig { m: 4, ef_construction: 16, seed: 1 })?;
     let ids: Vec<String> = (0..n).map(|i| format!("doc-{i}")).collect();
     let mut c = ContainerBuilder::new();
     c.add_key_values("meta", [("kind", "index")])?;

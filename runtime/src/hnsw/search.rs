@@ -483,7 +483,7 @@ impl<'a> GraphView<'a> {
         }
         let ef = ef.max(k);
         let n = self.params.n;
-        if allow.count() <= 16 * ef || allow.count() * 50 < n {
+        if allow.count() <= ef.saturating_mul(16) || allow.count() * 50 < n {
             // Exact scan of the allowed ids.
             scratch.results.clear();
             for id in allow.iter() {
@@ -498,7 +498,7 @@ impl<'a> GraphView<'a> {
             finish(scratch, k);
         } else {
             let boost = n.div_ceil(allow.count().max(1)).min(20);
-            self.run(space, q, k, (ef * boost).min(n), Some(allow), scratch);
+            self.run(space, q, k, ef.saturating_mul(boost).min(n), Some(allow), scratch);
         }
         Ok(&scratch.out)
     }
