@@ -700,3 +700,22 @@ proptest! {
         prop_assert!(Container::parse_verified(&bad).is_err(), "byte {} ^ {:#x} accepted", i, flip);
     }
 }
+
+#[test]
+fn header_over_cap_is_refused_by_the_writer() {
+    // 65 536 sections with 256-byte names need a header over 16 MiB.
+    let name = |i: usize| format!("{i:0>256}");
+    let mut b = ContainerBuilder::new();
+    for i in 0..65_536 {
+        b.add::<u8>(&name(i), &[0], &[]).unwrap();
+    }
+    assert!(matches!(
+        b.add::<u8>("one-more", &[0], &[]),
+        Err(ContainerError::TooManySections { .. })
+    ));
+    assert!(matches!(b.to_bytes(), Err(ContainerError::HeaderTooLarge { .. })));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.edc");
+    assert!(matches!(b.write_atomic(&path), Err(ContainerError::HeaderTooLarge { .. })));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temp file left behind");
+}

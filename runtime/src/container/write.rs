@@ -33,6 +33,7 @@ struct Pending<'a> {
 #[derive(Default)]
 pub struct ContainerBuilder<'a> {
     sections: Vec<Pending<'a>>,
+    names: std::collections::HashSet<String>,
 }
 
 /// A heap buffer whose start is 64-byte aligned, for holding a whole
@@ -123,7 +124,7 @@ impl<'a> ContainerBuilder<'a> {
         if name.len() as u64 > MAX_NAME_LEN {
             return Err(ContainerError::InvalidName { index, reason: "is longer than 256 bytes" });
         }
-        if self.sections.iter().any(|s| s.name == name) {
+        if self.names.contains(name) {
             return Err(ContainerError::DuplicateName { section: name.to_owned() });
         }
         if index + 1 > MAX_SECTIONS {
@@ -148,6 +149,7 @@ impl<'a> ContainerBuilder<'a> {
                 found: data.len() as u64,
             });
         }
+        self.names.insert(name.to_owned());
         self.sections.push(Pending { name: name.to_owned(), dtype, shape: shape.to_vec(), data });
         Ok(self)
     }
@@ -189,15 +191,29 @@ impl<'a> ContainerBuilder<'a> {
         })
     }
 
-    /// Writes the container to `w` in one forward pass.
-    pub fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
-        let (header_len, offsets) = self.layout().map_err(io::Error::other)?;
+    /// Writes the container to `w` in one forward pass. Layout errors
+    /// (e.g. a header over the cap) come before any byte is written; a
+    /// failing writer is an `Io` error on the path `<writer>`.
+    pub fn write_to(&self, w: &mut dyn Write) -> Result<()> {
+        let (header_len, offsets) = self.layout()?;
+        self.write_laid_out(w, header_len, &offsets).map_err(|e| ContainerError::Io {
+            path: PathBuf::from("<writer>"),
+            op: "write",
+            source: e,
+        })
+    }
 
+    fn write_laid_out(
+        &self,
+        w: &mut dyn Write,
+        header_len: u64,
+        offsets: &[u64],
+    ) -> io::Result<()> {
         // Header: count, reserved, then one entry per section.
         let mut header = Vec::with_capacity(header_len as usize);
         header.extend_from_slice(&(self.sections.len() as u32).to_le_bytes());
         header.extend_from_slice(&0u32.to_le_bytes());
-        for (s, &off) in self.sections.iter().zip(&offsets) {
+        for (s, &off) in self.sections.iter().zip(offsets) {
             header.extend_from_slice(&(s.name.len() as u16).to_le_bytes());
             header.push(s.dtype as u8);
             header.push(s.shape.len() as u8);
@@ -223,7 +239,7 @@ impl<'a> ContainerBuilder<'a> {
         // Payloads, each preceded by zero padding up to its offset.
         let mut pos = PREAMBLE_LEN as u64 + header_len;
         let zeros = [0u8; 64];
-        for (s, &off) in self.sections.iter().zip(&offsets) {
+        for (s, &off) in self.sections.iter().zip(offsets) {
             w.write_all(&zeros[..(off - pos) as usize])?;
             w.write_all(&s.data)?;
             pos = off + s.data.len() as u64;
@@ -234,19 +250,18 @@ impl<'a> ContainerBuilder<'a> {
     /// The container as an aligned in-memory buffer.
     pub fn to_bytes(&self) -> Result<AlignedBytes> {
         let mut v = Vec::with_capacity(usize::try_from(self.file_len()?).unwrap_or(0));
-        self.write_to(&mut v).map_err(|e| ContainerError::Io {
-            path: PathBuf::from("<memory>"),
-            op: "write",
-            source: e,
-        })?;
+        self.write_to(&mut v)?;
         Ok(AlignedBytes::from_slice(&v))
     }
 
     /// Writes the container to `path` atomically (see [`atomic_write`]).
     pub fn write_atomic(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        // Layout first: a section set that cannot be written never creates
+        // a temp file.
+        let (header_len, offsets) = self.layout()?;
         atomic_write(path, |w| {
-            self.write_to(w).map_err(|e| ContainerError::Io {
+            self.write_laid_out(w, header_len, &offsets).map_err(|e| ContainerError::Io {
                 path: path.to_path_buf(),
                 op: "write",
                 source: e,
