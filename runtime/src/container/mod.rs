@@ -5,7 +5,7 @@
 //! (name, dtype, shape, offset, length, payload checksum), and the section
 //! payloads, each starting on a 64-byte boundary of the file so a mapped
 //! payload can be viewed in place as `&[f32]`, `&[i8]`, `&[u64]`, ... The
-//! byte-level specification is `docs/FORMAT.md`; [`read`] checks every rule
+//! byte-level specification is `docs/FORMAT.md`; [`Container::parse`] checks every rule
 //! it states before handing out any typed view.
 //!
 //! Why this shape: the reader follows the safetensors discipline (borrowed
