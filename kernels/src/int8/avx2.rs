@@ -31,6 +31,8 @@ impl Micro for Avx2 {
     unsafe fn tile(
         groups: usize,
         a: *const i16,
+        _a_rs: usize,
+        _a_gs: usize,
         b: *const i8,
         _panel_stride: usize,
         out: &mut [i32; TILE],

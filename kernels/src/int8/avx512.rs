@@ -28,31 +28,37 @@ impl Micro for Vnni {
     const NR: usize = 32;
     const SHIFT_U8: i32 = 0;
     const SHIFT_I8: i32 = 128;
+    const DIRECT_U8: bool = true;
     type A = u8;
 
     #[inline(always)]
     unsafe fn tile(
         groups: usize,
         a: *const u8,
+        a_rs: usize,
+        a_gs: usize,
         b: *const i8,
         panel_stride: usize,
         out: &mut [i32; TILE],
     ) {
         // SAFETY: forwarded from the trait contract.
-        unsafe { tile_vnni(groups, a, b, panel_stride, out) }
+        unsafe { tile_vnni(groups, a, a_rs, a_gs, b, panel_stride, out) }
     }
 }
 
 /// # Safety
 ///
 /// - The CPU has AVX-512 F and VNNI.
-/// - `a` points to `groups * 8 * 4` bytes; `b` and `b + panel_stride` each
-///   point to `groups` readable 64-byte lines.
+/// - Bytes `a + g * a_gs + r * a_rs + 0..4` are readable for every group
+///   `g < groups` and row `r < 8`; `b` and `b + panel_stride` each point to
+///   `groups` readable 64-byte lines.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]
 unsafe fn tile_vnni(
     groups: usize,
     a: *const u8,
+    a_rs: usize,
+    a_gs: usize,
     b: *const i8,
     panel_stride: usize,
     out: &mut [i32; TILE],
@@ -65,9 +71,9 @@ unsafe fn tile_vnni(
         unsafe {
             let b0 = _mm512_loadu_si512(b.add(g * 64).cast());
             let b1 = _mm512_loadu_si512(b.add(panel_stride + g * 64).cast());
-            let ag = a.add(g * MR * GROUP);
+            let ag = a.add(g * a_gs);
             for (r, acc) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_epi32(ag.add(r * GROUP).cast::<i32>().read_unaligned());
+                let av = _mm512_set1_epi32(ag.add(r * a_rs).cast::<i32>().read_unaligned());
                 acc[0] = _mm512_dpbusd_epi32(acc[0], av, b0);
                 acc[1] = _mm512_dpbusd_epi32(acc[1], av, b1);
             }
@@ -100,6 +106,8 @@ impl Micro for Widen {
     unsafe fn tile(
         groups: usize,
         a: *const i16,
+        _a_rs: usize,
+        _a_gs: usize,
         b: *const i8,
         _panel_stride: usize,
         out: &mut [i32; TILE],

@@ -47,22 +47,32 @@ pub(crate) trait Micro {
     const SHIFT_U8: i32;
     /// Added to each i8 value of A before it is stored.
     const SHIFT_I8: i32;
+    /// Whether the kernel also reads unpacked u8 rows (`A = u8`,
+    /// `SHIFT_U8 = 0`, any `a_rs`), so u8 A with k a multiple of 4 needs
+    /// no packing.
+    const DIRECT_U8: bool = false;
     /// The stored element of packed A.
     type A: AElem;
 
     /// Writes the `MR x NR` sums over `groups` groups into `out`, row-major
-    /// with row stride `NR`.
+    /// with row stride `NR`. Row `r`'s values of group `g` start at
+    /// `a + g * a_gs + r * a_rs`: `a_rs = 4`, `a_gs = 4 MR` in a packed
+    /// tile, `a_rs = lda`, `a_gs = 4` in unpacked rows. Only kernels with
+    /// `DIRECT_U8` are handed other strides than the packed ones.
     ///
     /// # Safety
     ///
     /// - The CPU runs the instructions of the implementing tier.
-    /// - `a` points to `groups * MR * 4` readable elements (one packed tile).
+    /// - Four elements at each such start are readable.
     /// - `b` points to a packed B column at a multiple of 8 columns, so that
     ///   `NR` columns of each of `groups` groups are readable, a panel being
     ///   `panel_stride` bytes from the next.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn tile(
         groups: usize,
         a: *const Self::A,
+        a_rs: usize,
+        a_gs: usize,
         b: *const i8,
         panel_stride: usize,
         out: &mut [i32; TILE],
@@ -195,7 +205,12 @@ pub(crate) unsafe fn run_chunk<K: Micro, T: AIn, S: Sink>(
 ) {
     let (k, n, groups) = (b.k(), b.n(), b.groups());
     let shift = if T::SIGNED { K::SHIFT_I8 } else { K::SHIFT_U8 };
-    let (pa, rowsum) = pack_a::<T, K::A>(a, lda, r0, rows, k, K::MR, shift);
+    let rowsum = row_sums(a, lda, r0, rows, k);
+    // Full row tiles of u8 A are read in place when the kernel can and
+    // every group is whole; the rest is packed.
+    let direct = K::DIRECT_U8 && !T::SIGNED && k % GROUP == 0;
+    let full = if direct { rows / K::MR * K::MR } else { 0 };
+    let pa = pack_a::<T, K::A>(a, lda, r0 + full, rows - full, k, K::MR, shift);
     // Each stored value is a + shift, so each sum is off by shift * colsum.
     let adj: Vec<i32> =
         b.col_sums().iter().map(|&s| s.wrapping_mul(shift.wrapping_neg())).collect();
@@ -206,28 +221,39 @@ pub(crate) unsafe fn run_chunk<K: Micro, T: AIn, S: Sink>(
     // LOOP 3: column blocks of B sized for L2.
     for jb in (0..n).step_by(nc) {
         let jend = (jb + nc).min(n);
-        // LOOP 2: MR-row tiles of packed A.
-        for (q, i) in (0..rows).step_by(K::MR).enumerate() {
+        // LOOP 2: MR-row tiles of A, in place or packed.
+        for i in (0..rows).step_by(K::MR) {
             let mr = (rows - i).min(K::MR);
+            let (ap, a_rs, a_gs) = if i < full {
+                // T is u8 and K::A is u8 here (DIRECT_U8), so the cast
+                // only renames the type.
+                (a.as_ptr().wrapping_add((r0 + i) * lda).cast::<K::A>(), lda, GROUP)
+            } else {
+                (pa.as_ptr().wrapping_add((i - full) / K::MR * a_tile), GROUP, K::MR * GROUP)
+            };
             // LOOP 1: NR-column tiles of the block.
             for j in (jb..jend).step_by(K::NR) {
                 let nr = (jend - j).min(K::NR);
-                // SAFETY: the caller vouches for the CPU; tile q of `pa` holds
-                // `a_tile` elements; j is a multiple of NR (8, 16 or 32) and
-                // B is padded to a multiple of 32 columns.
+                // SAFETY: the caller vouches for the CPU. In place, rows
+                // i..i + MR are whole rows of A with k a multiple of 4; packed,
+                // the tile holds `a_tile` elements. j is a multiple of NR (8,
+                // 16 or 32) and B is padded to a multiple of 32 columns.
                 unsafe {
-                    K::tile(
-                        groups,
-                        pa.as_ptr().add(q * a_tile),
-                        b.col_ptr(j),
-                        b.panel_stride(),
-                        &mut tile,
-                    )
+                    K::tile(groups, ap, a_rs, a_gs, b.col_ptr(j), b.panel_stride(), &mut tile)
                 };
                 sink.put(i, j, mr, nr, &tile, K::NR, &rowsum, &adj);
             }
         }
     }
+}
+
+/// Plain sums of rows `r0..r0 + rows` of A over `k` columns.
+#[inline(always)]
+fn row_sums<T: AIn>(a: &[T], lda: usize, r0: usize, rows: usize, k: usize) -> Vec<i32> {
+    if k == 0 {
+        return vec![0; rows];
+    }
+    (r0..r0 + rows).map(|r| a[r * lda..][..k].iter().map(|v| v.val()).sum()).collect()
 }
 
 /// Runs one chunk of rows on the tier's microkernel.

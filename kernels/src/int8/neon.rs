@@ -38,6 +38,8 @@ impl Micro for Sdot {
     unsafe fn tile(
         groups: usize,
         a: *const i8,
+        _a_rs: usize,
+        _a_gs: usize,
         b: *const i8,
         _panel_stride: usize,
         out: &mut [i32; TILE],
@@ -128,6 +130,8 @@ impl Micro for Widen {
     unsafe fn tile(
         groups: usize,
         a: *const i16,
+        _a_rs: usize,
+        _a_gs: usize,
         b: *const i8,
         _panel_stride: usize,
         out: &mut [i32; TILE],

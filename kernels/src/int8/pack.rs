@@ -177,8 +177,8 @@ impl AIn for i8 {
 }
 
 /// Packs rows `r0..r0 + rows` of A (leading dimension `lda`, `k` columns)
-/// into `MR`-row tiles of `groups` groups, each value plus `shift`, and
-/// returns the buffer with each row's plain sum.
+/// into `MR`-row tiles of `ceil(k / 4)` groups, each value plus `shift`.
+#[inline(always)]
 pub(crate) fn pack_a<T: AIn, E: AElem>(
     a: &[T],
     lda: usize,
@@ -187,24 +187,30 @@ pub(crate) fn pack_a<T: AIn, E: AElem>(
     k: usize,
     mr: usize,
     shift: i32,
-) -> (Vec<E>, Vec<i32>) {
+) -> Vec<E> {
     let groups = k.div_ceil(GROUP);
     let tile = groups * mr * GROUP;
     let mut buf = vec![E::default(); rows.div_ceil(mr) * tile];
-    let mut rowsum = vec![0i32; rows];
-    for (r, sum) in rowsum.iter_mut().enumerate() {
-        // An empty row may sit past the end of a slice whose k is 0.
-        let src = if k == 0 { &[][..] } else { &a[(r0 + r) * lda..][..k] };
-        let dst = &mut buf[(r / mr) * tile..][..tile];
-        let lane = (r % mr) * GROUP;
-        // Full groups, then the ragged last group (its padding stays zero).
-        for (g, quad) in src.chunks(GROUP).enumerate() {
-            let d = &mut dst[g * mr * GROUP + lane..][..quad.len()];
-            for (o, &v) in d.iter_mut().zip(quad) {
-                *o = E::from_i32(v.val() + shift);
-                *sum += v.val();
+    if k == 0 {
+        return buf;
+    }
+    let cvt = |v: T| E::from_i32(v.val() + shift);
+    for r in 0..rows {
+        let src = &a[(r0 + r) * lda..][..k];
+        let dst = &mut buf[(r / mr) * tile + (r % mr) * GROUP..];
+        // Whole groups as four-element copies, one group-stride apart.
+        let quads = src.chunks_exact(GROUP);
+        let tail = quads.remainder();
+        for (q, d) in quads.zip(dst.chunks_mut(mr * GROUP)) {
+            d[..GROUP].copy_from_slice(&[cvt(q[0]), cvt(q[1]), cvt(q[2]), cvt(q[3])]);
+        }
+        // The ragged last group; its padding stays zero.
+        if !tail.is_empty() {
+            let d = &mut dst[(k / GROUP) * mr * GROUP..][..tail.len()];
+            for (o, &v) in d.iter_mut().zip(tail) {
+                *o = cvt(v);
             }
         }
     }
-    (buf, rowsum)
+    buf
 }

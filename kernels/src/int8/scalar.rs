@@ -105,6 +105,8 @@ impl Micro for Portable {
     unsafe fn tile(
         groups: usize,
         a: *const i16,
+        _a_rs: usize,
+        _a_gs: usize,
         b: *const i8,
         _panel_stride: usize,
         out: &mut [i32; TILE],
