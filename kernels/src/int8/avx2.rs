@@ -71,7 +71,7 @@ unsafe fn tile_6x8(groups: usize, a: *const i16, b: *const i8, out: &mut [i32; T
     // [c0 c1 c4 c5 c2 c3 c6 c7] and the 64-bit permute restores the order.
     for (r, acc) in acc.iter().enumerate() {
         let sum = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_hadd_epi32(acc[0], acc[1]));
-        // SAFETY: row r of an 8-wide tile lies inside the 256-entry buffer.
+        // SAFETY: row r of an 8-wide tile lies inside the 384-entry buffer.
         unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(r * 8).cast(), sum) };
     }
 }

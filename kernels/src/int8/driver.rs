@@ -25,8 +25,8 @@ use super::{AData, AView, Terms};
 use crate::dispatch::Feature;
 use crate::dispatch::{Isa, Tier};
 
-/// Capacity of the tile buffer: the largest `MR * NR` of any tier.
-pub(crate) const TILE: usize = 256;
+/// Capacity of the tile buffer: the largest `MR * NR` of any tier (12 x 32).
+pub(crate) const TILE: usize = 384;
 
 /// Rows per parallel chunk are a multiple of this (every tier's MR divides it).
 const ROW_ALIGN: usize = 24;
@@ -89,6 +89,10 @@ pub(crate) enum Out<'c> {
 
 /// The output stage of one chunk of rows.
 pub(crate) trait Sink {
+    /// Whether `put` reads the row sums of A (only the zero point of B
+    /// needs them).
+    const ROW_SUMS: bool;
+
     /// Stores rows `i..i + rows` (chunk-relative) and columns `j..j + cols`
     /// of a tile whose rows are `ts` apart; `rowsum` holds the chunk's plain
     /// row sums of A and `adj` the per-column shift correction.
@@ -113,6 +117,8 @@ pub(crate) struct I32Sink<'c> {
 }
 
 impl Sink for I32Sink<'_> {
+    const ROW_SUMS: bool = false;
+
     #[inline(always)]
     fn put(
         &mut self,
@@ -147,6 +153,8 @@ pub(crate) struct F32Sink<'c> {
 }
 
 impl Sink for F32Sink<'_> {
+    const ROW_SUMS: bool = true;
+
     #[inline(always)]
     fn put(
         &mut self,
@@ -205,7 +213,7 @@ pub(crate) unsafe fn run_chunk<K: Micro, T: AIn, S: Sink>(
 ) {
     let (k, n, groups) = (b.k(), b.n(), b.groups());
     let shift = if T::SIGNED { K::SHIFT_I8 } else { K::SHIFT_U8 };
-    let rowsum = row_sums(a, lda, r0, rows, k);
+    let rowsum = if S::ROW_SUMS { row_sums(a, lda, r0, rows, k) } else { Vec::new() };
     // Full row tiles of u8 A are read in place when the kernel can and
     // every group is whole; the rest is packed.
     let direct = K::DIRECT_U8 && !T::SIGNED && k % GROUP == 0;
@@ -247,13 +255,22 @@ pub(crate) unsafe fn run_chunk<K: Micro, T: AIn, S: Sink>(
     }
 }
 
-/// Plain sums of rows `r0..r0 + rows` of A over `k` columns.
+/// Plain sums of rows `r0..r0 + rows` of A over `k` columns, as loops
+/// that inline (and vectorize) into the tier's function.
 #[inline(always)]
 fn row_sums<T: AIn>(a: &[T], lda: usize, r0: usize, rows: usize, k: usize) -> Vec<i32> {
+    let mut out = vec![0i32; rows];
     if k == 0 {
-        return vec![0; rows];
+        return out;
     }
-    (r0..r0 + rows).map(|r| a[r * lda..][..k].iter().map(|v| v.val()).sum()).collect()
+    for (r, sum) in out.iter_mut().enumerate() {
+        let mut acc = 0i32;
+        for &v in &a[(r0 + r) * lda..][..k] {
+            acc += v.val();
+        }
+        *sum = acc;
+    }
+    out
 }
 
 /// Runs one chunk of rows on the tier's microkernel.

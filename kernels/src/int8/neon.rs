@@ -104,7 +104,7 @@ unsafe fn tile_sdot(groups: usize, a: *const i8, b: *const i8, out: &mut [i32; T
         }
     }
     for (r, acc) in acc.iter().enumerate() {
-        // SAFETY: row r of an 8-wide tile lies inside the 256-entry buffer.
+        // SAFETY: row r of an 8-wide tile lies inside the 384-entry buffer.
         unsafe {
             let o = out.as_mut_ptr().add(r * 8);
             vst1q_s32(o, acc[0]);
@@ -176,7 +176,7 @@ unsafe fn tile_widen(groups: usize, a: *const i16, b: *const i8, out: &mut [i32;
     }
     // acc[r][x] lanes are [c c c' c'] halves of columns 2x and 2x+1.
     for (r, acc) in acc.iter().enumerate() {
-        // SAFETY: row r of an 8-wide tile lies inside the 256-entry buffer.
+        // SAFETY: row r of an 8-wide tile lies inside the 384-entry buffer.
         unsafe {
             let o = out.as_mut_ptr().add(r * 8);
             vst1q_s32(o, vpaddq_s32(acc[0], acc[1]));
