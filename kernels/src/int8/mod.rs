@@ -37,9 +37,17 @@
 //! saturation (255 * 127 * 2 does not fit), and the usual remedy of keeping
 //! A below 128 changes the answer for arbitrary u8 activations.
 //!
+//! With VNNI, whole 12-row tiles of u8 A whose k is a multiple of 4 are read
+//! in place; other A is packed per call (`O(m k)`, small beside `O(m n k)`).
+//! Large products are split by rows over rayon's threads
+//! (`rayon::current_num_threads()`).
+//!
 //! Not covered: column-major or strided-column A, an output added to an
 //! existing C, and blocking over k (a packed column tile spans all of k; for
-//! k up to a few thousand it still fits in L2).
+//! k up to a few thousand it still fits in L2). Nor are AMX tiles (Sapphire
+//! Rapids and later; their intrinsics are not stable Rust) or the 256-bit
+//! AVX-VNNI encoding, which the dispatch tiers do not name: the AVX2 tier
+//! stays on `vpmaddwd` even where AVX-VNNI exists.
 
 mod driver;
 mod pack;
@@ -418,7 +426,6 @@ pub fn kernel_name(tier: Tier) -> &'static str {
         Isa::Neon if tier.has(Feature::DotProd) => "neon-sdot",
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => "neon-sadalp",
-        #[allow(unreachable_patterns)]
         _ => "scalar-i16",
     }
 }
