@@ -12,6 +12,7 @@
 
 pub mod dispatch;
 pub mod gemm;
+pub mod int8;
 pub mod mat;
 pub mod peak;
 pub mod vector;
