@@ -2,3 +2,20 @@
 //! index, and the tensors and autodiff the trainer builds on.
 
 pub use edgecl_kernels as kernels;
+
+pub mod autodiff;
+pub mod context;
+pub mod error;
+pub mod gradcheck;
+pub mod init;
+pub mod ops;
+pub mod params;
+pub mod pool;
+pub mod tensor;
+pub mod weights;
+
+pub use autodiff::{Graph, Var};
+pub use context::Runtime;
+pub use error::{Error, Result};
+pub use params::{Param, ParamId, ParamSet};
+pub use tensor::{DType, Shape, Tensor};
