@@ -9,6 +9,7 @@ pub mod error;
 pub mod gradcheck;
 pub mod init;
 pub mod ops;
+pub mod optim;
 pub mod params;
 pub mod pool;
 pub mod tensor;
