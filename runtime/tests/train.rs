@@ -49,6 +49,10 @@ fn same_seed_same_threads_bit_identical() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&a), bits(&b), "threads = {threads}");
     }
+    // Chunking does not depend on the thread count and no reduction is
+    // split across threads, so the count does not change the bits either.
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&train(1, 5, 4)), bits(&train(3, 5, 4)), "1 vs 3 threads");
     // A different seed changes init and dropout, hence the losses.
     assert_ne!(train(1, 5, 2), train(1, 6, 2));
 }
