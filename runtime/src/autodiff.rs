@@ -201,6 +201,7 @@ pub struct Graph {
     pub(crate) seed: u64,
     pub(crate) pass: u64,
     pub(crate) training: bool,
+    pub(crate) grad_enabled: bool,
 }
 
 impl Graph {
@@ -216,6 +217,7 @@ impl Graph {
             seed,
             pass: 0,
             training: true,
+            grad_enabled: true,
         }
     }
 
@@ -234,6 +236,15 @@ impl Graph {
     pub fn set_params(&mut self, params: ParamSet) {
         self.reset();
         self.params = params;
+    }
+    /// With gradients disabled (inference), parameter leaves do not
+    /// require gradients, so nothing downstream does and backward is a
+    /// no-op; parameters may then be read-only (memory-mapped).
+    pub fn set_grad_enabled(&mut self, enabled: bool) {
+        self.grad_enabled = enabled;
+    }
+    pub fn is_grad_enabled(&self) -> bool {
+        self.grad_enabled
     }
     /// Training mode enables dropout.
     pub fn set_training(&mut self, training: bool) {
@@ -312,7 +323,8 @@ impl Graph {
     /// A parameter leaf; shares the parameter's storage, no copy.
     pub fn param(&mut self, id: ParamId) -> Var {
         let value = self.params.get(id).value.clone();
-        self.push(value, Op::Param(id.0), true)
+        let rg = self.grad_enabled;
+        self.push(value, Op::Param(id.0), rg)
     }
 
     /// A parameter leaf by name.

@@ -93,6 +93,12 @@ fn activations_and_norms() {
     assert_grads("layer_norm", &[randn(&[2, 3, 6], 1), randn(&[6], 2), randn(&[6], 3)], |g, v| {
         g.layer_norm(v[0], v[1], v[2], 1e-5)
     });
+    // More rows than one parallel block of the backward.
+    assert_grads(
+        "layer_norm blocks",
+        &[randn(&[70, 3], 4), randn(&[3], 5), randn(&[3], 6)],
+        |g, v| g.layer_norm(v[0], v[1], v[2], 1e-5),
+    );
     assert_grads("l2_normalize", &[randn(&[3, 4], 1)], |g, v| g.l2_normalize(v[0], 1e-6));
     assert_grads("dropout", &[randn(&[4, 6], 1)], |g, v| g.dropout(v[0], 0.3));
 }

@@ -167,3 +167,33 @@ save_file(out, sys.argv[2], metadata={"from": "python"})
         }
     }
 }
+
+#[test]
+fn mapped_params_serve_inference_and_refuse_updates() {
+    use edgecl_runtime::optim::{Optimizer, Sgd};
+    use edgecl_runtime::{Graph, Runtime};
+    let path = tmp("infer.safetensors");
+    let w = init::normal(&[3, 2], 1.0, 8, 0).unwrap();
+    weights::save(&path, &[("w", &w)], None).unwrap();
+    let mapped = weights::map(&path).unwrap();
+    let mut ps = ParamSet::new();
+    ps.add("w", mapped.get("w").unwrap(), true).unwrap();
+    assert!(ps.get(ps.id("w").unwrap()).value().is_mapped(), "registration must not copy");
+
+    let mut g = Graph::new(Runtime::new(1).unwrap(), 0);
+    g.set_params(ps);
+    g.set_grad_enabled(false);
+    let x = g.input_slice(&[1, 3], &[1.0, 2.0, 3.0]).unwrap();
+    let wv = g.param_named("w").unwrap();
+    let y = g.matmul(x, wv).unwrap();
+    let wd = w.as_f32().unwrap();
+    let got = g.value(y).unwrap().as_f32().unwrap().to_vec();
+    for (j, gj) in got.iter().enumerate() {
+        let want = wd[j] + 2.0 * wd[2 + j] + 3.0 * wd[4 + j];
+        assert!((gj - want).abs() < 1e-5);
+    }
+    // Read-only weights cannot be stepped: a typed error, not a crash.
+    let mut opt = Sgd::new(g.params(), 0.0, 0.0);
+    let e = opt.step_graph(&mut g, 0.1).unwrap_err();
+    assert!(matches!(e, Error::NotWritable { .. }), "{e}");
+}

@@ -71,8 +71,12 @@ impl Graph {
     }
 }
 
-/// Rows in order: the gamma and beta gradients are sums over rows, so a
-/// fixed order keeps them deterministic.
+/// Rows per parallel task of the layer-norm backward.
+const LN_ROWS: usize = 32;
+
+/// Rows run in parallel in fixed blocks of [`LN_ROWS`]; each block sums its
+/// own gamma and beta gradients, and the block sums are added in block
+/// order, so the result does not depend on the thread count.
 pub(crate) fn layer_norm_backward(
     g: &mut Graph,
     x: usize,
@@ -85,29 +89,49 @@ pub(crate) fn layer_norm_backward(
         return Err(Error::BackwardNotSupported { op: "layer_norm (an input used twice)" });
     }
     let c = g.nodes[gamma].value.numel();
+    let rows = stats.len() / 2;
+    let blocks = rows.div_ceil(LN_ROWS);
+    let mut partial = g.pool.take_zeroed(blocks * 2 * c);
     let (mut dx, mut dg, mut db) = (g.hold(x), g.hold(gamma), g.hold(beta));
     let r = (|| {
         let (xv, gv) = (g.f32_of(x), g.f32_of(gamma));
-        let (dxs, dgs, dbs) = (dx.as_mut(), dg.as_mut(), db.as_mut());
-        for (r, st) in stats.chunks(2).enumerate() {
-            let s = r * c..(r + 1) * c;
-            vector::layernorm_backward(
-                &xv[s.clone()],
-                gv,
-                st[0],
-                st[1],
-                &dy[s.clone()],
-                &mut dxs[s],
-                dgs,
-                dbs,
-            )
+        let part = Arc::get_mut(&mut partial).expect("fresh from the pool");
+        let bs = LN_ROWS * c;
+        // Per block: dx rows, and the block's dgamma | dbeta partial sums.
+        dx.as_mut()
+            .par_chunks_mut(bs)
+            .zip(xv.par_chunks(bs).zip(dy.par_chunks(bs)))
+            .zip(stats.par_chunks(2 * LN_ROWS).zip(part.par_chunks_mut(2 * c)))
+            .try_for_each(|((dxb, (xb, dyb)), (sb, pb))| {
+                let (pg, pbeta) = pb.split_at_mut(c);
+                for (r, st) in sb.chunks(2).enumerate() {
+                    let s = r * c..(r + 1) * c;
+                    vector::layernorm_backward(
+                        &xb[s.clone()],
+                        gv,
+                        st[0],
+                        st[1],
+                        &dyb[s.clone()],
+                        &mut dxb[s],
+                        pg,
+                        pbeta,
+                    )?;
+                }
+                Ok(())
+            })
             .op("layer_norm backward")?;
+        // Block sums in block order.
+        let (dgs, dbs) = (dg.as_mut(), db.as_mut());
+        for pb in part.chunks(2 * c) {
+            vector::axpy(1.0, &pb[..c], dgs).op("layer_norm backward")?;
+            vector::axpy(1.0, &pb[c..], dbs).op("layer_norm backward")?;
         }
         Ok(())
     })();
     g.release(x, dx);
     g.release(gamma, dg);
     g.release(beta, db);
+    g.pool.give(partial);
     r
 }
 
