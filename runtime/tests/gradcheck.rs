@@ -69,6 +69,7 @@ fn broadcasting_add_mul() {
     assert_grads("mul same", &[randn(&[2, 3], 1), randn(&[2, 3], 2)], |g, v| g.mul(v[0], v[1]));
     assert_grads("mul square", &[randn(&[5], 1)], |g, v| g.mul(v[0], v[0]));
     assert_grads("mul bias", &[randn(&[3, 4], 1), randn(&[4], 2)], |g, v| g.mul(v[0], v[1]));
+    assert_grads("mul bias left", &[randn(&[4], 1), randn(&[3, 4], 2)], |g, v| g.mul(v[0], v[1]));
     assert_grads("mul general", &[randn(&[2, 1], 1), randn(&[3, 1, 4], 2)], |g, v| {
         g.mul(v[0], v[1])
     });

@@ -191,9 +191,7 @@ pub(crate) fn attention_backward(
     if mask.is_some_and(|m| g.rg(m)) {
         return Err(Error::BackwardNotSupported { op: "attention (gradient into the mask)" });
     }
-    let (qv_, kv_, vv_) =
-        (crate::autodiff::Var(q), crate::autodiff::Var(k), crate::autodiff::Var(v));
-    let dm = dims(g, qv_, kv_, vv_, mask.map(crate::autodiff::Var), heads)?;
+    let dm = dims(g, Var(q), Var(k), Var(v), mask.map(Var), heads)?;
     let (t, d) = (dm.t, dm.d);
     let scale = 1.0 / (d as f32).sqrt();
     let hsz = t * d;
@@ -244,7 +242,6 @@ pub(crate) fn attention_backward(
                 continue;
             }
             let wv = work.as_slice();
-            let nb = dm.b * dm.h;
             let dst = g.grad_buf(node);
             // Gather this component head-major from the interleaved work.
             dst.par_chunks_mut(dm.c)
@@ -253,7 +250,6 @@ pub(crate) fn attention_backward(
                     let (b, ti) = (r / t, r % t);
                     for h in 0..dm.h {
                         let bh = b * dm.h + h;
-                        debug_assert!(bh < nb);
                         let s = bh * 3 * hsz + which * hsz + ti * d;
                         vector::axpy(1.0, &wv[s..s + d], &mut row[h * d..(h + 1) * d])?;
                     }

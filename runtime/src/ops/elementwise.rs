@@ -196,6 +196,21 @@ fn binary_backward_operand(
             dx.iter_mut().zip(dy.iter().zip(y)).for_each(|(d, (g, v))| *d += g * v);
             Ok(())
         }
+        // Full operand against a repeated row: dx[r] += dy[r] * y.
+        (Pattern::Same, Some((y, yd))) if pattern(yd, out) == Pattern::Suffix && !y.is_empty() => {
+            for (dxr, dyr) in dx.chunks_mut(y.len()).zip(dy.chunks(y.len())) {
+                dxr.iter_mut().zip(dyr.iter().zip(y)).for_each(|(d, (g, v))| *d += g * v);
+            }
+            Ok(())
+        }
+        // Repeated row against a full operand: dx += sum_r dy[r] * y[r].
+        (Pattern::Suffix, Some((y, yd))) if pattern(yd, out) == Pattern::Same && !dx.is_empty() => {
+            let n = dx.len();
+            for (dyr, yr) in dy.chunks(n).zip(y.chunks(n)) {
+                dx.iter_mut().zip(dyr.iter().zip(yr)).for_each(|(d, (g, v))| *d += g * v);
+            }
+            Ok(())
+        }
         _ => {
             let sx = bcast_strides(xd, out);
             match other {
