@@ -6,7 +6,7 @@
 //! log-softmax), [`attention`] (fused multi-head attention), [`pooling`]
 //! (embedding gather, mean and CLS pooling) and [`loss`] (cross-entropy, KL
 //! divergence, MSE). Forward functions are methods on [`crate::Graph`];
-//! [`backward`] routes a tape node to its rule. Hot loops call
+//! `backward` routes a tape node to its rule. Hot loops call
 //! `edgecl_kernels` so they speed up with the kernels.
 //!
 //! Parallel loops split rows or elements into fixed-size chunks
