@@ -556,3 +556,69 @@ mod tests {
         assert!(matches!(t.reshape(&[5]), Err(Error::ShapeMismatch { .. })));
     }
 }
+
+#[cfg(test)]
+mod view_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Naive element (row-major index `flat`) of a chain of views, computed
+    /// from the view parameters alone: transpose(d0, d1) then narrow(dim,
+    /// start, len) of a row-major base tensor whose values are their indices.
+    fn naive(
+        base: &[usize],
+        d0: usize,
+        d1: usize,
+        nd: usize,
+        start: usize,
+        len: usize,
+        flat: usize,
+    ) -> f32 {
+        let mut dims = base.to_vec();
+        dims.swap(d0, d1);
+        dims[nd] = len;
+        // Multi-index in the view.
+        let mut idx = vec![0; dims.len()];
+        let mut rem = flat;
+        for d in (0..dims.len()).rev() {
+            idx[d] = rem % dims[d];
+            rem /= dims[d];
+        }
+        idx[nd] += start;
+        idx.swap(d0, d1);
+        // Row-major position in the base.
+        let mut pos = 0;
+        for (d, &i) in idx.iter().enumerate() {
+            pos = pos * base[d] + i;
+        }
+        pos as f32
+    }
+
+    proptest! {
+        #[test]
+        fn transpose_narrow_match_naive(
+            base in proptest::collection::vec(1usize..5, 1..5),
+            a in 0usize..8, b in 0usize..8, c in 0usize..8, s in 0usize..8, l in 0usize..8,
+        ) {
+            let r = base.len();
+            let (d0, d1, nd) = (a % r, b % r, c % r);
+            let n: usize = base.iter().product();
+            let t = Tensor::from_vec(&base, (0..n).map(|x| x as f32).collect()).unwrap();
+            let tt = t.transpose(d0, d1).unwrap();
+            let size = tt.dims()[nd];
+            let start = s % size;
+            let len = 1 + l % (size - start);
+            let v = tt.narrow(nd, start, len).unwrap();
+            prop_assert!(v.shares_storage(&t));
+            let got = v.to_vec_f32().unwrap();
+            for (i, &g) in got.iter().enumerate() {
+                prop_assert_eq!(g, naive(&base, d0, d1, nd, start, len, i));
+            }
+            // contiguous() and reshape agree with the element order.
+            let cont = v.contiguous().unwrap();
+            prop_assert_eq!(cont.as_f32().unwrap(), &got[..]);
+            let flat = v.reshape(&[got.len()]).unwrap();
+            prop_assert_eq!(flat.as_f32().unwrap(), &got[..]);
+        }
+    }
+}

@@ -56,3 +56,37 @@ fn same_seed_same_threads_bit_identical() {
     // A different seed changes init and dropout, hence the losses.
     assert_ne!(train(1, 5, 2), train(1, 6, 2));
 }
+
+/// Wall time of a training step at a small-BERT-like size, for a human to
+/// read (`cargo test -p edgecl-runtime --test train -- --ignored --nocapture`);
+/// asserts nothing about speed.
+#[test]
+#[ignore]
+fn step_time_report() {
+    use common::Tiny;
+    let tiny = Tiny { vocab: 1000, t: 32, c: 128, heads: 4, ffn: 512, dropout: 0.1 };
+    let b = 16;
+    for threads in [1, 2] {
+        let mut g = Graph::new(Runtime::new(threads).unwrap(), 1);
+        g.set_params(tiny.params(1));
+        let mut opt = AdamW::new(g.params(), AdamWConfig::default());
+        let targets: Vec<u32> = (0..b as u32).collect();
+        let (qi, qm, di, dm) = toy_batch(&tiny, b, 1);
+        let mut times = Vec::new();
+        for _ in 0..6 {
+            let t0 = std::time::Instant::now();
+            let q = tiny.encode(&mut g, &qi, &qm, b).unwrap();
+            let d = tiny.encode(&mut g, &di, &dm, b).unwrap();
+            let loss = info_nce(&mut g, q, d, 0.05, &targets).unwrap();
+            g.backward(loss).unwrap();
+            opt.step_graph(&mut g, 1e-3).unwrap();
+            g.params_mut().zero_grad();
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "threads {threads}: B={b} pairs, T={}, C={}, H={}, F={}: median step {:.1} ms (min {:.1})",
+            tiny.t, tiny.c, tiny.heads, tiny.ffn, times[3], times[0]
+        );
+    }
+}
