@@ -370,6 +370,13 @@ impl Optimizer for Sgd {
 // ---------------------------------------------------------------------------
 // gradient accumulation
 
+/// What an accumulation call that stepped reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stepped {
+    /// Global gradient norm before clipping, when clipping is on.
+    pub grad_norm: Option<f32>,
+}
+
 /// Steps every `every` micro-batches on the mean of their gradients,
 /// optionally clipping the global norm first.
 pub struct GradAccumulator {
@@ -389,15 +396,15 @@ impl GradAccumulator {
         Ok(GradAccumulator { every, seen: 0, max_norm })
     }
 
-    /// Call after each micro-batch's backward. On every `every`-th call:
-    /// scale gradients by `1/every`, clip, step, zero gradients, and return
-    /// the pre-clip gradient norm (when clipping).
+    /// Call after each micro-batch's backward; clears the tape. On every
+    /// `every`-th call: scale gradients by `1/every`, clip, step, zero
+    /// gradients, and return `Some`.
     pub fn micro_step(
         &mut self,
         g: &mut Graph,
         opt: &mut dyn Optimizer,
         lr: f32,
-    ) -> Result<Option<Option<f32>>> {
+    ) -> Result<Option<Stepped>> {
         self.seen += 1;
         if self.seen < self.every {
             g.reset();
@@ -415,6 +422,6 @@ impl GradAccumulator {
         };
         opt.step_graph(g, lr)?;
         g.params_mut().zero_grad();
-        Ok(Some(norm))
+        Ok(Some(Stepped { grad_norm: norm }))
     }
 }

@@ -27,7 +27,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
 use crate::error::{Error, Result};
-use crate::params::ParamSet;
+use crate::params::{is_norm_or_bias, ParamSet};
 use crate::tensor::{DType, Tensor};
 
 fn st_err(path: &Path, reason: impl ToString) -> Error {
@@ -196,6 +196,19 @@ pub fn map(path: &Path) -> Result<MappedWeights> {
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let metadata = meta.metadata().clone().unwrap_or_default();
     Ok(MappedWeights { path: path.to_path_buf(), tensors, metadata })
+}
+
+/// A parameter set over every f32 tensor of a mapped file, in name order,
+/// without copying; norms and biases (by [`is_norm_or_bias`]) get no
+/// weight decay. Non-f32 tensors (quantized codes) are left to their users.
+pub fn params_from_mapped(file: &MappedWeights) -> Result<ParamSet> {
+    let mut ps = ParamSet::new();
+    for (name, t) in file.tensors() {
+        if t.dtype() == DType::F32 {
+            ps.add(name, t.clone(), !is_norm_or_bias(name))?;
+        }
+    }
+    Ok(ps)
 }
 
 /// Sets every parameter of `params` from the file's tensor of the same

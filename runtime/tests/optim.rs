@@ -103,17 +103,22 @@ fn accumulation_matches_full_batch() {
     let mut opt_full = Sgd::new(full.params(), 0.0, 0.0);
     let l = loss_on(&mut full, 0..8);
     full.backward(l).unwrap();
+    let full_norm = global_grad_norm(full.params()).unwrap();
     opt_full.step_graph(&mut full, 0.1).unwrap();
 
     let mut acc_g = fresh_graph();
     let mut opt_acc = Sgd::new(acc_g.params(), 0.0, 0.0);
-    let mut acc = GradAccumulator::new(2, None).unwrap();
+    // A clip bound far above the norm: reported, never applied.
+    let mut acc = GradAccumulator::new(2, Some(1e9)).unwrap();
     let l = loss_on(&mut acc_g, 0..4);
     acc_g.backward(l).unwrap();
     assert!(acc.micro_step(&mut acc_g, &mut opt_acc, 0.1).unwrap().is_none());
     let l = loss_on(&mut acc_g, 4..8);
     acc_g.backward(l).unwrap();
-    assert!(acc.micro_step(&mut acc_g, &mut opt_acc, 0.1).unwrap().is_some());
+    let stepped =
+        acc.micro_step(&mut acc_g, &mut opt_acc, 0.1).unwrap().expect("second call steps");
+    let norm = stepped.grad_norm.expect("clipping reports the norm");
+    assert!((norm - full_norm).abs() < 1e-5 * full_norm.max(1.0), "{norm} vs {full_norm}");
 
     let a = full.params().get(full.params().id("w").unwrap()).value().as_f32().unwrap().to_vec();
     let b = acc_g.params().get(acc_g.params().id("w").unwrap()).value().as_f32().unwrap().to_vec();

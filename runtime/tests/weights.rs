@@ -176,8 +176,7 @@ fn mapped_params_serve_inference_and_refuse_updates() {
     let w = init::normal(&[3, 2], 1.0, 8, 0).unwrap();
     weights::save(&path, &[("w", &w)], None).unwrap();
     let mapped = weights::map(&path).unwrap();
-    let mut ps = ParamSet::new();
-    ps.add("w", mapped.get("w").unwrap(), true).unwrap();
+    let ps = weights::params_from_mapped(&mapped).unwrap();
     assert!(ps.get(ps.id("w").unwrap()).value().is_mapped(), "registration must not copy");
 
     let mut g = Graph::new(Runtime::new(1).unwrap(), 0);

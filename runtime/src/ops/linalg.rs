@@ -88,6 +88,16 @@ impl Graph {
         Ok(self.push_out(out, buf, Op::MatMul { a: a.0, b: b.0, ta, tb }, rg))
     }
 
+    /// A linear layer `x @ w (+ b)`: `x` `[..., in]`, `w` `[in, out]`,
+    /// `b` `[out]`.
+    pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        let y = self.matmul(x, w)?;
+        match b {
+            Some(b) => self.add(y, b),
+            None => Ok(y),
+        }
+    }
+
     /// Similarity matrix `a @ b^T` of two embedding sets `[n, d]`, `[m, d]`.
     pub fn similarity(&mut self, a: Var, b: Var) -> Result<Var> {
         if self.dims(a)?.len() != 2 || self.dims(b)?.len() != 2 {
