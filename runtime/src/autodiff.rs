@@ -9,10 +9,12 @@
 //! topological order, and [`Graph::backward`] walks it from the output down
 //! to node 0 without any sorting: each node's gradient is taken out of the
 //! gradient list, its op's backward accumulates into its inputs' gradients
-//! (created as zeros on first touch, from the pool), and the node's buffer
-//! goes back to the pool. Parameter nodes add into the parameter's own
-//! gradient, which persists until [`ParamSet::zero_grad`], so several
-//! backward passes accumulate.
+//! (created as zeros on first touch, from the pool), and the node's
+//! gradient buffer goes back to the pool at once (unless
+//! [`Graph::set_keep_grads`] asks to keep them for inspection), so later
+//! gradients reuse it. Parameter nodes need no buffer: ops accumulate
+//! straight into the parameter's own gradient, which persists until
+//! [`ParamSet::zero_grad`], so several backward passes accumulate.
 //!
 //! A tape rather than an op graph hanging off reference-counted tensors was
 //! chosen for the steady state: the node list, the pool and the index arena
@@ -202,6 +204,7 @@ pub struct Graph {
     pub(crate) pass: u64,
     pub(crate) training: bool,
     pub(crate) grad_enabled: bool,
+    pub(crate) keep_grads: bool,
 }
 
 impl Graph {
@@ -218,6 +221,7 @@ impl Graph {
             pass: 0,
             training: true,
             grad_enabled: true,
+            keep_grads: false,
         }
     }
 
@@ -245,6 +249,11 @@ impl Graph {
     }
     pub fn is_grad_enabled(&self) -> bool {
         self.grad_enabled
+    }
+    /// Keeps every node's gradient after backward for [`Graph::grad`]
+    /// (debugging); by default a gradient is released once consumed.
+    pub fn set_keep_grads(&mut self, keep: bool) {
+        self.keep_grads = keep;
     }
     /// Training mode enables dropout.
     pub fn set_training(&mut self, training: bool) {
@@ -358,8 +367,9 @@ impl Graph {
         }
         Ok(t.as_f32()?[0])
     }
-    /// The gradient a backward pass left on a non-parameter node, if any
-    /// (kept until the next backward or reset).
+    /// The gradient a backward pass left on a non-parameter node: the
+    /// output's seed always, other nodes only with
+    /// [`Graph::set_keep_grads`]; kept until the next backward or reset.
     pub fn grad(&self, v: Var) -> Option<&[f32]> {
         self.grads.get(v.0).and_then(|g| g.as_deref().map(|g| g.as_slice()))
     }
@@ -425,8 +435,11 @@ impl Graph {
             }
             let Some(dy) = self.grads[i].take() else { continue };
             let r = self.backward_node(i, &dy);
-            // The output node's gradient stays readable through `grad`.
-            self.grads[i] = Some(dy);
+            if i == top || self.keep_grads {
+                self.grads[i] = Some(dy);
+            } else {
+                self.pool.give(dy);
+            }
             r?;
         }
         Ok(())

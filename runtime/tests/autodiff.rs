@@ -126,3 +126,20 @@ fn attention_fully_masked_row_is_zero_and_eval_skips_dropout() {
     let d = g.dropout(q, 0.5).unwrap();
     assert_eq!(d, q);
 }
+
+#[test]
+fn intermediate_grads_released_unless_kept() {
+    // y = 3x, L = sum(y): dL/dy = 1, dL/dx = 3.
+    for keep in [false, true] {
+        let mut g = graph_with(&[("x", &[2], vec![1.0, 2.0])]);
+        g.set_keep_grads(keep);
+        let x = g.param_named("x").unwrap();
+        let y = g.scale(x, 3.0).unwrap();
+        let l = g.sum(y).unwrap();
+        g.backward(l).unwrap();
+        assert_eq!(g.grad(l), Some(&[1.0][..]));
+        assert_eq!(g.grad(y).map(|v| v.to_vec()), keep.then(|| vec![1.0, 1.0]));
+        let ps = g.params();
+        assert_eq!(ps.get(ps.id("x").unwrap()).grad(), &[3.0, 3.0]);
+    }
+}
