@@ -110,6 +110,8 @@ pub fn clip_grad_norm(params: &mut ParamSet, max_norm: f32) -> Result<f32> {
 pub trait Optimizer: Send {
     /// One update with learning rate `lr`. Values must not be shared with a
     /// live tape (call [`Graph::reset`] first, or use [`Optimizer::step_graph`]).
+    /// The update loops run on the current rayon pool, so call this inside
+    /// [`crate::Runtime::install`]; [`Optimizer::step_graph`] does both.
     fn step(&mut self, params: &mut ParamSet, lr: f32) -> Result<()>;
     /// Updates taken so far.
     fn steps(&self) -> u64;
