@@ -59,13 +59,18 @@ impl Param {
 
 /// Whether a parameter name looks like a norm gain or a bias, which the
 /// usual recipe leaves out of weight decay.
+/// (Any dot-separated segment containing `norm` or named `ln`, `ln_*`,
+/// `*_ln`, `ln1`, ...; or a last segment `bias`, `beta` or `gamma`.)
 pub fn is_norm_or_bias(name: &str) -> bool {
     let last = name.rsplit('.').next().unwrap_or(name);
-    last == "bias"
-        || last == "beta"
-        || last == "gamma"
-        || name.contains("norm")
-        || name.contains("ln")
+    let norm_segment = |s: &str| {
+        s.contains("norm")
+            || s.strip_prefix("ln").is_some_and(|r| {
+                r.is_empty() || r.starts_with('_') || r.bytes().all(|b| b.is_ascii_digit())
+            })
+            || s.ends_with("_ln")
+    };
+    last == "bias" || last == "beta" || last == "gamma" || name.split('.').any(norm_segment)
 }
 
 /// Named parameters in registration order.
@@ -154,5 +159,26 @@ impl ParamSet {
         })?;
         p.value = value;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_norm_or_bias;
+
+    #[test]
+    fn decay_groups_by_name() {
+        for n in [
+            "enc.0.ln1.weight",
+            "emb_norm.gamma",
+            "ffn.b1.bias",
+            "final_ln.weight",
+            "LayerNorm.beta",
+        ] {
+            assert!(is_norm_or_bias(n), "{n}");
+        }
+        for n in ["ffn.w1", "attn.wq", "linear.weight", "kernel", "tok_emb"] {
+            assert!(!is_norm_or_bias(n), "{n}");
+        }
     }
 }
