@@ -15,6 +15,9 @@ use super::simd::{entry_points, Simd};
 pub(crate) struct Avx2;
 
 /// All-ones in the low `n` of 8 lanes.
+///
+/// # Safety
+/// The CPU supports AVX2.
 #[inline(always)]
 unsafe fn tail_mask(n: usize) -> __m256i {
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))

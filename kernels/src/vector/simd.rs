@@ -15,6 +15,13 @@
 //! for an element whatever its position, and exp or erf never mix two
 //! approximations in one call.
 //!
+//! Every closure handed to the block loops carries `#[inline(always)]`.
+//! The generic code has no target features of its own; only once all of it
+//! is inlined into an entry point can LLVM inline the intrinsics too. A
+//! closure left to the inliner's judgement (the exp body is large) stays a
+//! separate function, and every intrinsic inside it becomes a call: ten
+//! times slower than the scalar code.
+//!
 //! Reductions keep four accumulators (four independent FMA chains hide the
 //! FMA latency) and sum them pairwise at the end; with 8 or 16 lanes this is
 //! 32 or 64 partial sums, which also keeps the rounding error well below a
@@ -23,9 +30,12 @@
 //! Not here: f16/bf16 inputs and strided (non-contiguous) operands; the
 //! runtime hands these kernels contiguous f32 rows.
 
-/// The per-ISA operations. Every method is `unsafe` because it executes
-/// instructions the CPU must support; pointer methods also read or write
-/// memory as their docs say.
+/// The per-ISA operations.
+///
+/// # Safety
+/// Every method executes instructions of its ISA, so the CPU must support
+/// them (a [`crate::Tier`] of that ISA proves it); the pointer methods also
+/// need `p` valid for the reads or writes their docs name.
 pub(crate) trait Simd {
     /// One register of `LANES` f32.
     type V: Copy;
@@ -104,6 +114,10 @@ pub(crate) trait Simd {
 // `ld`/`st` folds away there.
 
 /// Loads `count` floats at `p`, padding with `fill`.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU; `p` is valid for reading
+/// `count <= LANES` floats.
 #[inline(always)]
 unsafe fn ld<S: Simd>(p: *const f32, count: usize, fill: S::V) -> S::V {
     if count == S::LANES {
@@ -114,6 +128,10 @@ unsafe fn ld<S: Simd>(p: *const f32, count: usize, fill: S::V) -> S::V {
 }
 
 /// Stores the low `count` lanes of `v` at `p`.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU; `p` is valid for writing
+/// `count <= LANES` floats.
 #[inline(always)]
 unsafe fn st<S: Simd>(p: *mut f32, count: usize, v: S::V) {
     if count == S::LANES {
@@ -127,7 +145,7 @@ unsafe fn st<S: Simd>(p: *mut f32, count: usize, v: S::V) {
 /// over four accumulators (the tail lands in the second), then merges them
 /// pairwise.
 #[inline(always)]
-unsafe fn fold<S: Simd, A: Copy>(
+fn fold<S: Simd, A: Copy>(
     n: usize,
     init: A,
     mut step: impl FnMut(A, usize, usize) -> A,
@@ -156,7 +174,7 @@ unsafe fn fold<S: Simd, A: Copy>(
 /// Calls `step(offset, count)` for each block of `[0, n)`, two blocks per
 /// trip in the main loop.
 #[inline(always)]
-unsafe fn each<S: Simd>(n: usize, mut step: impl FnMut(usize, usize)) {
+fn each<S: Simd>(n: usize, mut step: impl FnMut(usize, usize)) {
     let w = S::LANES;
     let mut i = 0;
     while i + 2 * w <= n {
@@ -196,6 +214,9 @@ const EXP_P: [f32; 6] =
 
 /// Lane-wise `exp(x)`; see the module notes above for the method and
 /// [`crate::vector::exp`] for the error bound.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU.
 #[inline(always)]
 pub(crate) unsafe fn exp_v<S: Simd>(x: S::V) -> S::V {
     let x = S::clamp(x, S::splat(EXP_LO), S::splat(EXP_HI));
@@ -254,6 +275,9 @@ const ERF_SPLIT: f32 = 0.5;
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 /// erf for |z| < 0.5 by its series.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU.
 #[inline(always)]
 unsafe fn erf_series<S: Simd>(z: S::V) -> S::V {
     let z2 = S::mul(z, z);
@@ -265,6 +289,9 @@ unsafe fn erf_series<S: Simd>(z: S::V) -> S::V {
 }
 
 /// erfc(a) for a >= 0 (or NaN).
+///
+/// # Safety
+/// `S`'s instructions run on this CPU.
 #[inline(always)]
 unsafe fn erfc_nonneg<S: Simd>(a: S::V) -> S::V {
     let one = S::splat(1.0);
@@ -279,6 +306,9 @@ unsafe fn erfc_nonneg<S: Simd>(a: S::V) -> S::V {
 }
 
 /// Lane-wise erf(x).
+///
+/// # Safety
+/// `S`'s instructions run on this CPU.
 #[inline(always)]
 pub(crate) unsafe fn erf_v<S: Simd>(x: S::V) -> S::V {
     let a = S::abs(x);
@@ -290,6 +320,9 @@ pub(crate) unsafe fn erf_v<S: Simd>(x: S::V) -> S::V {
 }
 
 /// Lane-wise standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU.
 #[inline(always)]
 unsafe fn phi_v<S: Simd>(x: S::V) -> S::V {
     let half = S::splat(0.5);
@@ -303,12 +336,18 @@ unsafe fn phi_v<S: Simd>(x: S::V) -> S::V {
 }
 
 /// Lane-wise GELU, x Phi(x).
+///
+/// # Safety
+/// `S`'s instructions run on this CPU.
 #[inline(always)]
 unsafe fn gelu_v<S: Simd>(x: S::V) -> S::V {
     S::mul(x, phi_v::<S>(x))
 }
 
 /// Lane-wise GELU derivative, Phi(x) + x phi(x), phi the normal density.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU.
 #[inline(always)]
 unsafe fn gelu_grad_v<S: Simd>(x: S::V) -> S::V {
     let density =
@@ -320,143 +359,260 @@ unsafe fn gelu_grad_v<S: Simd>(x: S::V) -> S::V {
 // which has already checked that the slices agree in length; here `n` is
 // the first slice's length and the others are read or written at `[0, n)`.
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn dot<S: Simd>(a: &[f32], b: &[f32]) -> f32 {
     let (pa, pb, z) = (a.as_ptr(), b.as_ptr(), S::splat(0.0));
     let acc = fold::<S, S::V>(
         a.len(),
         z,
+        #[inline(always)]
         |acc, i, c| S::mul_add(ld::<S>(pa.add(i), c, z), ld::<S>(pb.add(i), c, z), acc),
+        #[inline(always)]
         |u, v| S::add(u, v),
     );
     S::reduce_add(acc)
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn sum<S: Simd>(x: &[f32]) -> f32 {
     let (p, z) = (x.as_ptr(), S::splat(0.0));
     let acc = fold::<S, S::V>(
         x.len(),
         z,
+        #[inline(always)]
         |acc, i, c| S::add(acc, ld::<S>(p.add(i), c, z)),
+        #[inline(always)]
         |u, v| S::add(u, v),
     );
     S::reduce_add(acc)
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn sum_sq<S: Simd>(x: &[f32]) -> f32 {
     let (p, z) = (x.as_ptr(), S::splat(0.0));
     let acc = fold::<S, S::V>(
         x.len(),
         z,
+        #[inline(always)]
         |acc, i, c| {
             let v = ld::<S>(p.add(i), c, z);
             S::mul_add(v, v, acc)
         },
+        #[inline(always)]
         |u, v| S::add(u, v),
     );
     S::reduce_add(acc)
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn max<S: Simd>(x: &[f32]) -> f32 {
     let (p, ninf) = (x.as_ptr(), S::splat(f32::NEG_INFINITY));
     let acc = fold::<S, S::V>(
         x.len(),
         ninf,
+        #[inline(always)]
         |acc, i, c| S::max_nan(acc, ld::<S>(p.add(i), c, ninf)),
+        #[inline(always)]
         |u, v| S::max_nan(u, v),
     );
     S::reduce_max(acc)
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn axpy<S: Simd>(alpha: f32, x: &[f32], y: &mut [f32]) {
     let (px, py, z, a) = (x.as_ptr(), y.as_mut_ptr(), S::splat(0.0), S::splat(alpha));
-    each::<S>(x.len(), |i, c| {
-        let v = S::mul_add(a, ld::<S>(px.add(i), c, z), ld::<S>(py.add(i), c, z));
-        st::<S>(py.add(i), c, v)
-    });
+    each::<S>(
+        x.len(),
+        #[inline(always)]
+        |i, c| {
+            let v = S::mul_add(a, ld::<S>(px.add(i), c, z), ld::<S>(py.add(i), c, z));
+            st::<S>(py.add(i), c, v)
+        },
+    );
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn scale<S: Simd>(alpha: f32, x: &mut [f32]) {
     let (p, z, a) = (x.as_mut_ptr(), S::splat(0.0), S::splat(alpha));
-    each::<S>(x.len(), |i, c| st::<S>(p.add(i), c, S::mul(a, ld::<S>(p.add(i), c, z))));
+    each::<S>(
+        x.len(),
+        #[inline(always)]
+        |i, c| st::<S>(p.add(i), c, S::mul(a, ld::<S>(p.add(i), c, z))),
+    );
 }
 
 /// `out = f(a, b)` lane-wise.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 unsafe fn zip2<S: Simd>(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(S::V, S::V) -> S::V) {
     let (pa, pb, po, z) = (a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), S::splat(0.0));
-    each::<S>(a.len(), |i, c| {
-        st::<S>(po.add(i), c, f(ld::<S>(pa.add(i), c, z), ld::<S>(pb.add(i), c, z)))
-    });
+    each::<S>(
+        a.len(),
+        #[inline(always)]
+        |i, c| st::<S>(po.add(i), c, f(ld::<S>(pa.add(i), c, z), ld::<S>(pb.add(i), c, z))),
+    );
 }
 
 /// `out = f(x)` lane-wise.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 unsafe fn map<S: Simd>(x: &[f32], out: &mut [f32], f: impl Fn(S::V) -> S::V) {
     let (px, po, z) = (x.as_ptr(), out.as_mut_ptr(), S::splat(0.0));
-    each::<S>(x.len(), |i, c| st::<S>(po.add(i), c, f(ld::<S>(px.add(i), c, z))));
+    each::<S>(
+        x.len(),
+        #[inline(always)]
+        |i, c| st::<S>(po.add(i), c, f(ld::<S>(px.add(i), c, z))),
+    );
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn add<S: Simd>(a: &[f32], b: &[f32], out: &mut [f32]) {
-    zip2::<S>(a, b, out, |u, v| S::add(u, v))
+    zip2::<S>(
+        a,
+        b,
+        out,
+        #[inline(always)]
+        |u, v| S::add(u, v),
+    )
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn sub<S: Simd>(a: &[f32], b: &[f32], out: &mut [f32]) {
-    zip2::<S>(a, b, out, |u, v| S::sub(u, v))
+    zip2::<S>(
+        a,
+        b,
+        out,
+        #[inline(always)]
+        |u, v| S::sub(u, v),
+    )
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn mul<S: Simd>(a: &[f32], b: &[f32], out: &mut [f32]) {
-    zip2::<S>(a, b, out, |u, v| S::mul(u, v))
+    zip2::<S>(
+        a,
+        b,
+        out,
+        #[inline(always)]
+        |u, v| S::mul(u, v),
+    )
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn mul_add<S: Simd>(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
     let (pa, pb, pc, po, z) = (a.as_ptr(), b.as_ptr(), c.as_ptr(), out.as_mut_ptr(), S::splat(0.0));
-    each::<S>(a.len(), |i, k| {
-        let v = S::mul_add(
-            ld::<S>(pa.add(i), k, z),
-            ld::<S>(pb.add(i), k, z),
-            ld::<S>(pc.add(i), k, z),
-        );
-        st::<S>(po.add(i), k, v)
-    });
+    each::<S>(
+        a.len(),
+        #[inline(always)]
+        |i, k| {
+            let v = S::mul_add(
+                ld::<S>(pa.add(i), k, z),
+                ld::<S>(pb.add(i), k, z),
+                ld::<S>(pc.add(i), k, z),
+            );
+            st::<S>(po.add(i), k, v)
+        },
+    );
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn exp<S: Simd>(x: &[f32], out: &mut [f32]) {
-    map::<S>(x, out, |v| exp_v::<S>(v))
+    map::<S>(
+        x,
+        out,
+        #[inline(always)]
+        |v| exp_v::<S>(v),
+    )
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn erf<S: Simd>(x: &[f32], out: &mut [f32]) {
-    map::<S>(x, out, |v| erf_v::<S>(v))
+    map::<S>(
+        x,
+        out,
+        #[inline(always)]
+        |v| erf_v::<S>(v),
+    )
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn gelu<S: Simd>(x: &[f32], out: &mut [f32]) {
-    map::<S>(x, out, |v| gelu_v::<S>(v))
+    map::<S>(
+        x,
+        out,
+        #[inline(always)]
+        |v| gelu_v::<S>(v),
+    )
 }
 
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn gelu_backward<S: Simd>(x: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (px, pdy, pdx, z) = (x.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), S::splat(0.0));
-    each::<S>(x.len(), |i, c| {
-        let g = gelu_grad_v::<S>(ld::<S>(px.add(i), c, z));
-        let v = S::mul_add(ld::<S>(pdy.add(i), c, z), g, ld::<S>(pdx.add(i), c, z));
-        st::<S>(pdx.add(i), c, v)
-    });
+    each::<S>(
+        x.len(),
+        #[inline(always)]
+        |i, c| {
+            let g = gelu_grad_v::<S>(ld::<S>(px.add(i), c, z));
+            let v = S::mul_add(ld::<S>(pdy.add(i), c, z), g, ld::<S>(pdx.add(i), c, z));
+            st::<S>(pdx.add(i), c, v)
+        },
+    );
 }
 
 /// Three passes: max, exp(x - max) stored in place while summing, scale by
 /// 1 / sum. Tail lanes load as -inf, so they add exp(-inf) = 0.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn softmax<S: Simd>(x: &mut [f32]) {
     let n = x.len();
@@ -468,26 +624,44 @@ pub(crate) unsafe fn softmax<S: Simd>(x: &mut [f32]) {
     let s = fold::<S, S::V>(
         n,
         z,
+        #[inline(always)]
         |acc, i, c| {
             let e = exp_v::<S>(S::sub(ld::<S>(p.add(i), c, ninf), m));
             st::<S>(p.add(i), c, e);
             S::add(acc, e)
         },
+        #[inline(always)]
         |u, v| S::add(u, v),
     );
     let inv = S::splat(1.0 / S::reduce_add(s));
-    each::<S>(n, |i, c| st::<S>(p.add(i), c, S::mul(ld::<S>(p.add(i), c, z), inv)));
+    each::<S>(
+        n,
+        #[inline(always)]
+        |i, c| st::<S>(p.add(i), c, S::mul(ld::<S>(p.add(i), c, z), inv)),
+    );
 }
 
 /// `dx += y * (dy - dot(y, dy))`.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn softmax_backward<S: Simd>(y: &[f32], dy: &[f32], dx: &mut [f32]) {
     let d = S::splat(dot::<S>(y, dy));
     let (py, pdy, pdx, z) = (y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), S::splat(0.0));
-    each::<S>(y.len(), |i, c| {
-        let g = S::sub(ld::<S>(pdy.add(i), c, z), d);
-        st::<S>(pdx.add(i), c, S::mul_add(ld::<S>(py.add(i), c, z), g, ld::<S>(pdx.add(i), c, z)))
-    });
+    each::<S>(
+        y.len(),
+        #[inline(always)]
+        |i, c| {
+            let g = S::sub(ld::<S>(pdy.add(i), c, z), d);
+            st::<S>(
+                pdx.add(i),
+                c,
+                S::mul_add(ld::<S>(py.add(i), c, z), g, ld::<S>(pdx.add(i), c, z)),
+            )
+        },
+    );
 }
 
 /// Layer norm of one row in f32, three passes:
@@ -500,6 +674,10 @@ pub(crate) unsafe fn softmax_backward<S: Simd>(y: &[f32], dy: &[f32], dx: &mut [
 /// 3. out = (x - m) rstd gamma + beta.
 ///
 /// Tail lanes of x load as the mean, so they add d = 0.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[inline(always)]
 pub(crate) unsafe fn layernorm<S: Simd>(
     x: &[f32],
@@ -521,10 +699,12 @@ pub(crate) unsafe fn layernorm<S: Simd>(
     let (d1, d2) = fold::<S, (S::V, S::V)>(
         n,
         (z, z),
+        #[inline(always)]
         |(s1, s2), i, c| {
             let d = S::sub(ld::<S>(px.add(i), c, m0v), m0v);
             (S::add(s1, d), S::mul_add(d, d, s2))
         },
+        #[inline(always)]
         |(a1, a2), (b1, b2)| (S::add(a1, b1), S::add(a2, b2)),
     );
     let (d1, d2) = (S::reduce_add(d1), S::reduce_add(d2));
@@ -534,16 +714,24 @@ pub(crate) unsafe fn layernorm<S: Simd>(
 
     // Pass 3: normalise, scale, shift.
     let (mv, rv) = (S::splat(mean), S::splat(rstd));
-    each::<S>(n, |i, c| {
-        let xhat = S::mul(S::sub(ld::<S>(px.add(i), c, mv), mv), rv);
-        let v = S::mul_add(xhat, ld::<S>(pg.add(i), c, z), ld::<S>(pb.add(i), c, z));
-        st::<S>(po.add(i), c, v)
-    });
+    each::<S>(
+        n,
+        #[inline(always)]
+        |i, c| {
+            let xhat = S::mul(S::sub(ld::<S>(px.add(i), c, mv), mv), rv);
+            let v = S::mul_add(xhat, ld::<S>(pg.add(i), c, z), ld::<S>(pb.add(i), c, z));
+            st::<S>(po.add(i), c, v)
+        },
+    );
     (mean, rstd)
 }
 
 /// Two passes: the row means of g = dy * gamma and g * xhat, then the
 /// three accumulating updates.
+///
+/// # Safety
+/// `S`'s instructions run on this CPU; every other slice is at least
+/// as long as the first.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) unsafe fn layernorm_backward<S: Simd>(
@@ -568,11 +756,13 @@ pub(crate) unsafe fn layernorm_backward<S: Simd>(
     let (sg, sgx) = fold::<S, (S::V, S::V)>(
         n,
         (z, z),
+        #[inline(always)]
         |(a, b), i, c| {
             let xhat = S::mul(S::sub(ld::<S>(px.add(i), c, mv), mv), rv);
             let g = S::mul(ld::<S>(pdy.add(i), c, z), ld::<S>(pg.add(i), c, z));
             (S::add(a, g), S::mul_add(g, xhat, b))
         },
+        #[inline(always)]
         |(a1, a2), (b1, b2)| (S::add(a1, b1), S::add(a2, b2)),
     );
     let nf = n as f32;
@@ -581,15 +771,19 @@ pub(crate) unsafe fn layernorm_backward<S: Simd>(
 
     // Pass 2: dx += rstd (g - mean(g) - xhat mean(g xhat)), dgamma += dy
     // xhat, dbeta += dy.
-    each::<S>(n, |i, c| {
-        let xhat = S::mul(S::sub(ld::<S>(px.add(i), c, mv), mv), rv);
-        let d = ld::<S>(pdy.add(i), c, z);
-        let g = S::mul(d, ld::<S>(pg.add(i), c, z));
-        let t = S::mul_add(xhat, neg_mgx, S::sub(g, mg));
-        st::<S>(pdx.add(i), c, S::mul_add(t, rv, ld::<S>(pdx.add(i), c, z)));
-        st::<S>(pdg.add(i), c, S::mul_add(d, xhat, ld::<S>(pdg.add(i), c, z)));
-        st::<S>(pdb.add(i), c, S::add(d, ld::<S>(pdb.add(i), c, z)));
-    });
+    each::<S>(
+        n,
+        #[inline(always)]
+        |i, c| {
+            let xhat = S::mul(S::sub(ld::<S>(px.add(i), c, mv), mv), rv);
+            let d = ld::<S>(pdy.add(i), c, z);
+            let g = S::mul(d, ld::<S>(pg.add(i), c, z));
+            let t = S::mul_add(xhat, neg_mgx, S::sub(g, mg));
+            st::<S>(pdx.add(i), c, S::mul_add(t, rv, ld::<S>(pdx.add(i), c, z)));
+            st::<S>(pdg.add(i), c, S::mul_add(d, xhat, ld::<S>(pdg.add(i), c, z)));
+            st::<S>(pdb.add(i), c, S::add(d, ld::<S>(pdb.add(i), c, z)));
+        },
+    );
 }
 
 /// Stamps the `#[target_feature]` entry points of one ISA module: each is a
