@@ -143,18 +143,19 @@ pub fn layernorm_backward(
     }
 }
 
-/// erf by Abramowitz and Stegun 7.1.26 is too coarse (1.5e-7 absolute is
-/// fine, but its relative error near 0 is poor); this uses the f64 series /
-/// continued fraction through `libm`-free code: W. J. Cody's rational
-/// approximations as in most C libraries, evaluated in f64.
-pub fn erf(x: f64) -> f64 {
+/// W. J. Cody's rational approximations (1969), as in most C libraries,
+/// evaluated in f64: erf itself for |x| < 0.5, erfc(|x|) beyond, where
+/// forming 1 - erf would lose the tail. (Abramowitz and Stegun 7.1.26 is
+/// too coarse for a reference: 1.5e-7 absolute, poor relative accuracy
+/// near 0.)
+fn cody(x: f64) -> Cody {
     // Cody (1969), three ranges; maximal relative error ~1e-16 in f64 use.
     // NaN fails every range test below, so it is caught here.
     if x.is_nan() {
-        return x;
+        return Cody::Small(x);
     }
     let ax = x.abs();
-    let r = if ax < 0.5 {
+    let erfc_ax = if ax < 0.5 {
         const P: [f64; 5] = [
             3.209_377_589_138_469_4e3,
             3.774_852_376_853_02e2,
@@ -172,7 +173,7 @@ pub fn erf(x: f64) -> f64 {
         let z = x * x;
         let num = P[0] + z * (P[1] + z * (P[2] + z * (P[3] + z * P[4])));
         let den = Q[0] + z * (Q[1] + z * (Q[2] + z * (Q[3] + z * Q[4])));
-        return x * num / den;
+        return Cody::Small(x * num / den);
     } else if ax < 4.0 {
         const P: [f64; 9] = [
             1.230_339_354_797_997_2e3,
@@ -202,8 +203,7 @@ pub fn erf(x: f64) -> f64 {
             num = num * ax + P[i];
             den = den * ax + Q[i];
         }
-        let erfc = (-ax * ax).exp() * num / den;
-        1.0 - erfc
+        (-ax * ax).exp() * num / den
     } else if ax < 27.0 {
         const P: [f64; 6] = [
             -6.587_491_615_298_378e-4,
@@ -230,19 +230,38 @@ pub fn erf(x: f64) -> f64 {
         }
         let frac = z * num / den;
         const FRAC_1_SQRT_PI: f64 = 0.564_189_583_547_756_3;
-        let erfc = (-ax * ax).exp() / ax * (FRAC_1_SQRT_PI + frac);
-        1.0 - erfc
+        (-ax * ax).exp() / ax * (FRAC_1_SQRT_PI + frac)
     } else {
-        1.0
+        0.0
     };
-    if x < 0.0 {
-        -r
-    } else {
-        r
+    Cody::Tail(erfc_ax)
+}
+
+/// What [`cody`] computes: erf itself for |x| < 0.5, else erfc(|x|).
+enum Cody {
+    Small(f64),
+    Tail(f64),
+}
+
+/// erf(x) in f64 (NaN for NaN).
+pub fn erf(x: f64) -> f64 {
+    match cody(x) {
+        Cody::Small(e) => e,
+        Cody::Tail(c) => (1.0 - c).copysign(x),
     }
 }
 
-/// `out[i] = erf(x[i])` through the f64 [`erf`].
+/// erfc(x) = 1 - erf(x) in f64, formed without cancellation for x > 0, so
+/// it keeps its relative accuracy far into the tail (where 1 - erf(x)
+/// would round to 0).
+pub fn erfc(x: f64) -> f64 {
+    match cody(x) {
+        Cody::Small(e) => 1.0 - e,
+        Cody::Tail(c) if x < 0.0 => 2.0 - c,
+        Cody::Tail(c) => c,
+    }
+}
+
 pub fn erf_slice(x: &[f32], out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(x) {
         *o = erf(v as f64) as f32;
@@ -252,7 +271,8 @@ pub fn erf_slice(x: &[f32], out: &mut [f32]) {
 pub fn gelu(x: &[f32], out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(x) {
         let v = v as f64;
-        *o = (0.5 * v * (1.0 + erf(v * std::f64::consts::FRAC_1_SQRT_2))) as f32;
+        // Phi(v) = erfc(-v / sqrt 2) / 2 stays accurate for very negative v.
+        *o = (0.5 * v * erfc(-v * std::f64::consts::FRAC_1_SQRT_2)) as f32;
     }
 }
 
@@ -260,7 +280,7 @@ pub fn gelu_backward(x: &[f32], dy: &[f32], dx: &mut [f32]) {
     const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
     for i in 0..x.len() {
         let v = x[i] as f64;
-        let cdf = 0.5 * (1.0 + erf(v * std::f64::consts::FRAC_1_SQRT_2));
+        let cdf = 0.5 * erfc(-v * std::f64::consts::FRAC_1_SQRT_2);
         let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
         dx[i] += (dy[i] as f64 * (cdf + v * pdf)) as f32;
     }
@@ -291,6 +311,22 @@ mod tests {
         for (x, want) in cases {
             assert!((erf(x) - want).abs() < 1e-14, "erf({x}) = {} want {want}", erf(x));
             assert!((erf(-x) + want).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn erfc_keeps_the_tail() {
+        // erfc to 15 digits; 1 - erf(x) in f64 would give 0 for the last two.
+        let cases = [
+            (-1.0, 1.842_700_792_949_715),
+            (0.3, 0.671_373_240_540_872_6),
+            (2.0, 4.677_734_981_047_266e-3),
+            (10.0, 2.088_487_583_762_545e-45),
+            (20.0, 5.395_865_611_607_901e-176),
+        ];
+        for (x, want) in cases {
+            let got = erfc(x);
+            assert!(((got - want) / want).abs() < 1e-13, "erfc({x}) = {got:e} want {want:e}");
         }
     }
 
