@@ -1,6 +1,12 @@
 //! Reference vector kernels: straightforward loops, f32 throughout except
 //! where a wider accumulator is noted. The SIMD tiers are tested against
-//! these.
+//! these, and the scalar tier runs them.
+//!
+//! exp, erf and GELU here are not the SIMD polynomials: [`exp`] is the
+//! standard library's `f32::exp` (correctly rounded in practice, gradual
+//! underflow), and [`erf_slice`], [`gelu`] and [`gelu_backward`] evaluate
+//! [`erf`] in f64. They are slower than the tiers' approximations and more
+//! accurate, which is what a reference should be.
 
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -24,6 +30,19 @@ pub fn add(a: &[f32], b: &[f32], out: &mut [f32]) {
     }
 }
 
+pub fn sub(a: &[f32], b: &[f32], out: &mut [f32]) {
+    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+        *o = x - y;
+    }
+}
+
+/// `a * b + c`, rounded twice (the SIMD tiers fuse it and round once).
+pub fn mul_add(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
+    for i in 0..out.len() {
+        out[i] = a[i] * b[i] + c[i];
+    }
+}
+
 pub fn mul(a: &[f32], b: &[f32], out: &mut [f32]) {
     for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
         *o = x * y;
@@ -32,6 +51,10 @@ pub fn mul(a: &[f32], b: &[f32], out: &mut [f32]) {
 
 pub fn sum(x: &[f32]) -> f32 {
     x.iter().sum()
+}
+
+pub fn sum_sq(x: &[f32]) -> f32 {
+    x.iter().map(|v| v * v).sum()
 }
 
 pub fn max(x: &[f32]) -> f32 {
@@ -60,6 +83,15 @@ pub fn softmax(x: &mut [f32]) {
     let inv = 1.0 / s;
     for v in x.iter_mut() {
         *v *= inv;
+    }
+}
+
+/// `dx += y * (dy - sum_j y[j] dy[j])`, the softmax input gradient with the
+/// dot product in f64.
+pub fn softmax_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let d: f64 = y.iter().zip(dy).map(|(&a, &b)| a as f64 * b as f64).sum();
+    for i in 0..y.len() {
+        dx[i] += (y[i] as f64 * (dy[i] as f64 - d)) as f32;
     }
 }
 
@@ -111,23 +143,28 @@ pub fn layernorm_backward(
     }
 }
 
-/// erf by Abramowitz and Stegun 7.1.26 is too coarse (1.5e-7 absolute is
-/// fine, but its relative error near 0 is poor); this uses the f64 series /
-/// continued fraction through `libm`-free code: W. J. Cody's rational
-/// approximations as in most C libraries, evaluated in f64.
-pub fn erf(x: f64) -> f64 {
+/// W. J. Cody's rational approximations (1969), as in most C libraries,
+/// evaluated in f64: erf itself for |x| < 0.5, erfc(|x|) beyond, where
+/// forming 1 - erf would lose the tail. (Abramowitz and Stegun 7.1.26 is
+/// too coarse for a reference: 1.5e-7 absolute, poor relative accuracy
+/// near 0.)
+fn cody(x: f64) -> Cody {
     // Cody (1969), three ranges; maximal relative error ~1e-16 in f64 use.
+    // NaN fails every range test below, so it is caught here.
+    if x.is_nan() {
+        return Cody::Small(x);
+    }
     let ax = x.abs();
-    let r = if ax < 0.5 {
+    let erfc_ax = if ax < 0.5 {
         const P: [f64; 5] = [
             3.209_377_589_138_469_4e3,
-            3.774_852_376_853_020_2e2,
+            3.774_852_376_853_02e2,
             1.138_641_541_510_501_6e2,
             3.161_123_743_870_565_6,
             1.857_777_061_846_031_5e-1,
         ];
         const Q: [f64; 5] = [
-            2.844_236_833_439_170_6e3,
+            2.844_236_833_439_171e3,
             1.282_616_526_077_372_3e3,
             2.440_246_379_344_441_7e2,
             2.360_129_095_234_412_1e1,
@@ -136,14 +173,14 @@ pub fn erf(x: f64) -> f64 {
         let z = x * x;
         let num = P[0] + z * (P[1] + z * (P[2] + z * (P[3] + z * P[4])));
         let den = Q[0] + z * (Q[1] + z * (Q[2] + z * (Q[3] + z * Q[4])));
-        return x * num / den;
+        return Cody::Small(x * num / den);
     } else if ax < 4.0 {
         const P: [f64; 9] = [
             1.230_339_354_797_997_2e3,
             2.051_078_377_826_071_6e3,
             1.712_047_612_634_070_7e3,
-            8.819_522_212_417_691e2,
-            2.986_351_381_974_001_3e2,
+            8.819_522_212_417_69e2,
+            2.986_351_381_974_001e2,
             6.611_919_063_714_163e1,
             8.883_149_794_388_376,
             5.641_884_969_886_701e-1,
@@ -155,7 +192,7 @@ pub fn erf(x: f64) -> f64 {
             4.362_619_090_143_247e3,
             3.290_799_235_733_459_7e3,
             1.621_389_574_566_690_3e3,
-            5.371_811_018_620_098_6e2,
+            5.371_811_018_620_099e2,
             1.176_939_508_913_125e2,
             1.574_492_611_070_983_3e1,
             1.0,
@@ -166,8 +203,7 @@ pub fn erf(x: f64) -> f64 {
             num = num * ax + P[i];
             den = den * ax + Q[i];
         }
-        let erfc = (-ax * ax).exp() * num / den;
-        1.0 - erfc
+        (-ax * ax).exp() * num / den
     } else if ax < 27.0 {
         const P: [f64; 6] = [
             -6.587_491_615_298_378e-4,
@@ -194,22 +230,49 @@ pub fn erf(x: f64) -> f64 {
         }
         let frac = z * num / den;
         const FRAC_1_SQRT_PI: f64 = 0.564_189_583_547_756_3;
-        let erfc = (-ax * ax).exp() / ax * (FRAC_1_SQRT_PI + frac);
-        1.0 - erfc
+        (-ax * ax).exp() / ax * (FRAC_1_SQRT_PI + frac)
     } else {
-        1.0
+        0.0
     };
-    if x < 0.0 {
-        -r
-    } else {
-        r
+    Cody::Tail(erfc_ax)
+}
+
+/// What [`cody`] computes: erf itself for |x| < 0.5, else erfc(|x|).
+enum Cody {
+    Small(f64),
+    Tail(f64),
+}
+
+/// erf(x) in f64 (NaN for NaN).
+pub fn erf(x: f64) -> f64 {
+    match cody(x) {
+        Cody::Small(e) => e,
+        Cody::Tail(c) => (1.0 - c).copysign(x),
+    }
+}
+
+/// erfc(x) = 1 - erf(x) in f64, formed without cancellation for x > 0, so
+/// it keeps its relative accuracy far into the tail (where 1 - erf(x)
+/// would round to 0).
+pub fn erfc(x: f64) -> f64 {
+    match cody(x) {
+        Cody::Small(e) => 1.0 - e,
+        Cody::Tail(c) if x < 0.0 => 2.0 - c,
+        Cody::Tail(c) => c,
+    }
+}
+
+pub fn erf_slice(x: &[f32], out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = erf(v as f64) as f32;
     }
 }
 
 pub fn gelu(x: &[f32], out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(x) {
         let v = v as f64;
-        *o = (0.5 * v * (1.0 + erf(v * std::f64::consts::FRAC_1_SQRT_2))) as f32;
+        // Phi(v) = erfc(-v / sqrt 2) / 2 stays accurate for very negative v.
+        *o = (0.5 * v * erfc(-v * std::f64::consts::FRAC_1_SQRT_2)) as f32;
     }
 }
 
@@ -217,7 +280,7 @@ pub fn gelu_backward(x: &[f32], dy: &[f32], dx: &mut [f32]) {
     const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
     for i in 0..x.len() {
         let v = x[i] as f64;
-        let cdf = 0.5 * (1.0 + erf(v * std::f64::consts::FRAC_1_SQRT_2));
+        let cdf = 0.5 * erfc(-v * std::f64::consts::FRAC_1_SQRT_2);
         let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
         dx[i] += (dy[i] as f64 * (cdf + v * pdf)) as f32;
     }
@@ -248,6 +311,22 @@ mod tests {
         for (x, want) in cases {
             assert!((erf(x) - want).abs() < 1e-14, "erf({x}) = {} want {want}", erf(x));
             assert!((erf(-x) + want).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn erfc_keeps_the_tail() {
+        // erfc to 15 digits; 1 - erf(x) in f64 would give 0 for the last two.
+        let cases = [
+            (-1.0, 1.842_700_792_949_715),
+            (0.3, 0.671_373_240_540_872_6),
+            (2.0, 4.677_734_981_047_266e-3),
+            (10.0, 2.088_487_583_762_545e-45),
+            (20.0, 5.395_865_611_607_901e-176),
+        ];
+        for (x, want) in cases {
+            let got = erfc(x);
+            assert!(((got - want) / want).abs() < 1e-13, "erfc({x}) = {got:e} want {want:e}");
         }
     }
 
