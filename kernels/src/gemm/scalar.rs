@@ -15,7 +15,13 @@ pub fn sgemm(
     Ok(())
 }
 
-pub(crate) fn sgemm_unchecked(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'_>) {
+pub(crate) fn sgemm_unchecked(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    mut c: MatMut<'_>,
+) {
     let (m, n, k) = (a.rows(), b.cols(), a.cols());
     for i in 0..m {
         for j in 0..n {
