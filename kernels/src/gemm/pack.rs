@@ -150,9 +150,14 @@ unsafe fn pack_fixed<const R: usize>(
                 let src = unsafe { std::slice::from_raw_parts(base.add(p * x.cs), R) };
                 col.copy_from_slice(src);
             }
+        } else if h == R && x.cs == 1 && R.is_multiple_of(4) && cfg!(target_arch = "x86_64") {
+            // Rows contiguous along p (row-major A, or B^T of an NT
+            // product): a transposing copy, four rows by four columns.
+            // SAFETY: the whole panel (R rows, kc columns) is in bounds.
+            unsafe { transpose_panel::<R>(base, x.rs, kc, out) };
         } else if h == R {
-            // General strides (row-major A lands here): gather R rows per
-            // column. Reading row by row keeps each source row streaming.
+            // General strides: gather R rows per column. Reading row by row
+            // keeps each source row streaming.
             for i in 0..R {
                 // SAFETY: row first + i is in bounds.
                 let row = unsafe { base.add(i * x.rs) };
@@ -207,6 +212,57 @@ unsafe fn pack_any(
                     0.0
                 };
             }
+        }
+    }
+}
+
+/// Writes `out[p * R + i] = src[i * rs + p]` for `i < R`, `p < kc`: a full
+/// panel whose source rows are contiguous, transposed 4 x 4 at a time with
+/// SSE shuffles (baseline on x86-64, so no target feature is needed). On
+/// other targets it is the plain gather.
+///
+/// # Safety
+/// `src[i * rs + p]` is readable for every `i < R`, `p < kc`;
+/// `out.len() >= R * kc`.
+#[inline]
+unsafe fn transpose_panel<const R: usize>(src: *const f32, rs: usize, kc: usize, out: &mut [f32]) {
+    debug_assert!(out.len() >= R * kc && R.is_multiple_of(4));
+    let mut p = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let dst = out.as_mut_ptr();
+        while p + 4 <= kc {
+            for i in (0..R).step_by(4) {
+                // SAFETY: rows i..i + 4 < R and columns p..p + 4 <= kc are
+                // readable; the stores go to out[(p + q) * R + i..][..4] with
+                // q < 4, inside R * kc.
+                unsafe {
+                    // r_q = row i + q, columns p..p + 4.
+                    let r0 = _mm_loadu_ps(src.add(i * rs + p));
+                    let r1 = _mm_loadu_ps(src.add((i + 1) * rs + p));
+                    let r2 = _mm_loadu_ps(src.add((i + 2) * rs + p));
+                    let r3 = _mm_loadu_ps(src.add((i + 3) * rs + p));
+                    // t0 = r0[0] r1[0] r0[1] r1[1], t1 = the upper halves; same for r2, r3.
+                    let t0 = _mm_unpacklo_ps(r0, r1);
+                    let t1 = _mm_unpackhi_ps(r0, r1);
+                    let t2 = _mm_unpacklo_ps(r2, r3);
+                    let t3 = _mm_unpackhi_ps(r2, r3);
+                    // Column q of the 4 x 4 block, i.e. rows i..i + 4 at p + q.
+                    _mm_storeu_ps(dst.add(p * R + i), _mm_movelh_ps(t0, t2));
+                    _mm_storeu_ps(dst.add((p + 1) * R + i), _mm_movehl_ps(t2, t0));
+                    _mm_storeu_ps(dst.add((p + 2) * R + i), _mm_movelh_ps(t1, t3));
+                    _mm_storeu_ps(dst.add((p + 3) * R + i), _mm_movehl_ps(t3, t1));
+                }
+            }
+            p += 4;
+        }
+    }
+    // The last kc % 4 columns (or all of them off x86-64).
+    for p in p..kc {
+        for i in 0..R {
+            // SAFETY: i < R, p < kc: readable by the caller's promise.
+            out[p * R + i] = unsafe { *src.add(i * rs + p) };
         }
     }
 }
