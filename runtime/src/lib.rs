@@ -2,3 +2,4 @@
 //! index, and the tensors and autodiff the trainer builds on.
 
 pub use edgecl_kernels as kernels;
+pub mod tokenizer;
