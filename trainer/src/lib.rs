@@ -2,3 +2,4 @@
 //! retrieval, and their evaluation.
 
 pub use edgecl_runtime as runtime;
+pub mod vocab;
