@@ -156,3 +156,81 @@ fn vocab_errors_name_file_and_line() {
     assert!(matches!(e, TokenizerError::Io { .. }));
     assert!(e.to_string().contains("/nonexistent/vocab.txt"));
 }
+
+mod properties {
+    use super::*;
+    use edgecl_runtime::tokenizer::{BasicTokenizer, Words};
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn bert() -> &'static Tokenizer {
+        static T: OnceLock<Tokenizer> = OnceLock::new();
+        T.get_or_init(|| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            Tokenizer::from_vocab_file(dir.join("tests/fixtures/tokenizer/vocab.txt")).unwrap()
+        })
+    }
+
+    fn words(text: &str) -> Vec<String> {
+        let mut w = Words::default();
+        BasicTokenizer::default().split_into(text, &mut w);
+        w.iter().map(str::to_owned).collect()
+    }
+
+    // Text mixing ASCII, accented Latin, CJK, controls, marks and spaces.
+    fn mixed_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            "[ -~]{0,12}",
+            "[\\x00-\\x1f\\x7f]{1,2}",
+            "[à-ÿ]{1,4}",
+            "[\u{300}-\u{36f}]{1,2}",
+            "[一-龥]{1,3}",
+            "[\u{2000}-\u{206f}]{1,2}",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        // The ASCII fast path and the general path split identically: an
+        // appended ideographic space forces the general path without
+        // changing the words.
+        #[test]
+        fn ascii_fast_path_matches_general_path(text in "[\\x00-\\x7f]{0,80}") {
+            prop_assert_eq!(words(&text), words(&format!("{text}\u{3000}")));
+        }
+
+        // Any text encodes; ids are in range; the layout invariants hold.
+        #[test]
+        fn encode_invariants(a in mixed_text(), b in mixed_text(), max_len in 3usize..40) {
+            let t = bert();
+            let n = t.vocab().len() as u32;
+            let s = t.vocab().special();
+            let opts = EncodeOptions { max_len: Some(max_len), padding: Padding::Fixed(max_len) };
+            let e = t.encode_pair(&a, &b, &opts).unwrap();
+            prop_assert_eq!(e.len(), max_len);
+            prop_assert_eq!(e.type_ids.len(), max_len);
+            prop_assert_eq!(e.attention_mask.len(), max_len);
+            prop_assert!(e.ids.iter().all(|&id| id < n));
+            prop_assert_eq!(e.ids[0], s.cls);
+            // Type ids rise once from 0 to 1 and the mask falls once from 1 to 0.
+            prop_assert!(e.type_ids.windows(2).all(|w| w[0] <= w[1] || w[1] == 0));
+            prop_assert!(e.attention_mask.windows(2).all(|w| w[0] >= w[1]));
+            let real = e.attention_mask.iter().filter(|&&m| m == 1).count();
+            prop_assert_eq!(e.ids[real - 1], s.sep);
+            prop_assert!(e.ids[real..].iter().all(|&id| id == s.pad));
+
+            // Without a limit, the pair holds both texts' pieces whole.
+            let mut pa = Vec::new();
+            let mut pb = Vec::new();
+            let mut scratch = Scratch::default();
+            t.tokenize_into(&a, &mut scratch, &mut pa).unwrap();
+            t.tokenize_into(&b, &mut scratch, &mut pb).unwrap();
+            let full = t.encode_pair(&a, &b, &EncodeOptions::default()).unwrap();
+            let want: Vec<u32> = [s.cls].iter().chain(&pa).chain(&[s.sep]).chain(&pb).chain(&[s.sep]).copied().collect();
+            prop_assert_eq!(full.ids, want);
+        }
+    }
+}
