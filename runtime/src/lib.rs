@@ -30,3 +30,4 @@ pub use context::Runtime;
 pub use error::{Error, Result};
 pub use params::{Param, ParamId, ParamSet};
 pub use tensor::{DType, Shape, Tensor};
+pub mod tokenizer;

@@ -4,3 +4,4 @@
 pub use edgecl_runtime as runtime;
 
 pub mod wordnet;
+pub mod vocab;
