@@ -156,10 +156,16 @@ impl<'a> MatMut<'a> {
             return Err(ShapeError::OutOfBounds { what: "output view", needed, len: data.len() });
         }
         // Distinct slots: one stride steps over the whole extent of the other.
-        let distinct = rows <= 1 && (cols <= 1 || col_stride >= 1)
-            || cols <= 1 && row_stride >= 1
-            || col_stride >= 1 && row_stride > (cols - 1) * col_stride
-            || row_stride >= 1 && col_stride > (rows - 1) * row_stride;
+        // An empty view has no slots; a single row or column needs a non-zero
+        // stride along it; otherwise both strides must be non-zero.
+        let distinct = rows == 0
+            || cols == 0
+            || (rows == 1 || row_stride >= 1)
+                && (cols == 1 || col_stride >= 1)
+                && (rows == 1
+                    || cols == 1
+                    || row_stride > (cols - 1) * col_stride
+                    || col_stride > (rows - 1) * row_stride);
         if !distinct {
             return Err(ShapeError::Aliasing {
                 what: "output view",
@@ -245,6 +251,14 @@ mod tests {
         assert!(MatMut::new(&mut w, 3, 4, 4, 1).is_ok());
         assert!(MatMut::new(&mut w, 4, 3, 1, 4).is_ok());
         assert!(MatMut::new(&mut w, 1, 1, 0, 0).is_ok());
+        // Empty views with zero strides are valid and hold nothing.
+        assert!(MatMut::new(&mut w, 0, 0, 0, 0).is_ok());
+        assert!(MatMut::new(&mut w, 0, 5, 0, 0).is_ok());
+        assert!(MatMut::new(&mut w, 5, 0, 0, 0).is_ok());
+        // A single column needs a row stride, a single row a column stride.
+        assert!(matches!(MatMut::new(&mut w, 3, 1, 0, 1), Err(ShapeError::Aliasing { .. })));
+        assert!(matches!(MatMut::new(&mut w, 1, 3, 1, 0), Err(ShapeError::Aliasing { .. })));
+        assert!(MatMut::new(&mut w, 3, 1, 1, 0).is_ok());
         assert!(matches!(
             MatRef::new(&v, usize::MAX, 2, usize::MAX, 1),
             Err(ShapeError::Overflow { .. })

@@ -3,5 +3,5 @@
 
 pub use edgecl_runtime as runtime;
 
-pub mod wordnet;
 pub mod vocab;
+pub mod wordnet;
