@@ -223,7 +223,7 @@ def main():
         if task not in tasks:
             continue
         index = make()
-        faiss.omp_set_num_threads(2)
+        faiss.omp_set_num_threads(1)
         t0 = time.perf_counter()
         index.train(train)
         index.add(vecs)

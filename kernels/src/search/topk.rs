@@ -89,11 +89,14 @@ impl<K: Ord, S> Ord for Entry<K, S> {
 pub(crate) struct TopK<K, S> {
     k: usize,
     heap: BinaryHeap<Entry<K, S>>,
+    /// The key of the worst kept row once the heap is full: the threshold
+    /// a new row must beat, kept apart so that rejecting costs one compare.
+    worst: Option<K>,
 }
 
 impl<K: Ord + Copy, S: Copy> TopK<K, S> {
     pub(crate) fn new(k: usize) -> Self {
-        TopK { k, heap: BinaryHeap::with_capacity(k.min(1 << 16) + 1) }
+        TopK { k, heap: BinaryHeap::with_capacity(k.min(1 << 16) + 1), worst: None }
     }
 
     /// Offers rows `first..first + scores.len()` in increasing id order.
@@ -104,13 +107,18 @@ impl<K: Ord + Copy, S: Copy> TopK<K, S> {
         }
         for (t, &s) in scores.iter().enumerate() {
             let kk = key(s);
-            if self.heap.len() < self.k {
-                self.heap.push(Entry { key: kk, id: (first + t) as u32, score: s });
-            } else if let Some(mut top) = self.heap.peek_mut() {
+            match self.worst {
                 // Ids only grow, so an equal key loses to the kept row.
-                if kk < top.key {
-                    *top = Entry { key: kk, id: (first + t) as u32, score: s };
+                Some(w) if kk >= w => continue,
+                Some(_) => {
+                    if let Some(mut top) = self.heap.peek_mut() {
+                        *top = Entry { key: kk, id: (first + t) as u32, score: s };
+                    }
                 }
+                None => self.heap.push(Entry { key: kk, id: (first + t) as u32, score: s }),
+            }
+            if self.heap.len() == self.k {
+                self.worst = self.heap.peek().map(|e| e.key);
             }
         }
     }
