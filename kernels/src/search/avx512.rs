@@ -5,7 +5,11 @@
 //! eight per load, 2-word codes four, 4-word (256-bit) codes two; eight
 //! codes are finished together by a small add-and-shuffle tree that leaves
 //! their eight distances in code order. Other widths run one code at a
-//! time with masked loads for the last partial register.
+//! time with masked loads for the last partial register. Without
+//! VPOPCNTDQ the tier runs the AVX2 Hamming kernel; a 512-bit nibble-lookup
+//! version is not written: of the AVX-512 server parts only Skylake-SP,
+//! Cascade Lake and Cooper Lake lack VPOPCNTDQ (Ice Lake, Sapphire Rapids
+//! and Zen 4 have it).
 //!
 //! int8 dot with VNNI: `vpdpbusd` multiplies unsigned by signed bytes, so
 //! each row byte is shifted to unsigned (`r + 128`, an XOR with 0x80) and
