@@ -9,6 +9,10 @@ use std::arch::x86_64::*;
 
 /// Adds the lookups of one 32-byte code group into the four accumulators
 /// (even/odd vectors of the low and high nibbles).
+///
+/// # Safety
+///
+/// - Called only from functions compiled with AVX2 enabled.
 #[inline(always)]
 unsafe fn step(acc: &mut [__m256i; 4], codes: __m256i, lut: __m256i) {
     let nib = _mm256_set1_epi8(0x0f);

@@ -21,6 +21,10 @@
 use std::arch::x86_64::*;
 
 /// Sum of the eight i32 lanes.
+///
+/// # Safety
+///
+/// - Called only from functions compiled with AVX2 enabled.
 #[inline(always)]
 unsafe fn hsum_epi32(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -30,6 +34,10 @@ unsafe fn hsum_epi32(v: __m256i) -> i32 {
 }
 
 /// Sum of the eight f32 lanes.
+///
+/// # Safety
+///
+/// - Called only from functions compiled with AVX2 enabled.
 #[inline(always)]
 unsafe fn hsum_ps(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -39,6 +47,11 @@ unsafe fn hsum_ps(v: __m256) -> f32 {
 }
 
 /// Hamming distances with the word count known at compile time.
+///
+/// # Safety
+///
+/// - Called only from functions compiled with POPCNT enabled.
+/// - `query.len() == W` and `codes.len() == out.len() * W`.
 #[inline(always)]
 unsafe fn hamming_fixed<const W: usize>(query: &[u64], codes: &[u64], out: &mut [u32]) {
     let q: [u64; W] = std::array::from_fn(|j| query[j]);
@@ -52,6 +65,10 @@ unsafe fn hamming_fixed<const W: usize>(query: &[u64], codes: &[u64], out: &mut 
 }
 
 /// Popcount of each byte of `v`, by looking up each nibble.
+///
+/// # Safety
+///
+/// - Called only from functions compiled with AVX2 enabled.
 #[inline(always)]
 unsafe fn popcnt_bytes(v: __m256i, lut: __m256i, low: __m256i) -> __m256i {
     let lo = _mm256_and_si256(v, low);
@@ -208,6 +225,11 @@ pub unsafe fn l2sq_i8(query: &[i8], rows: &[i8], out: &mut [u32]) {
 }
 
 /// One f32 row against the query: dot (`L2 = false`) or squared L2.
+///
+/// # Safety
+///
+/// - Called only from functions compiled with AVX2 and FMA enabled.
+/// - `row.len() >= query.len()`.
 #[inline(always)]
 unsafe fn row_f32<const L2: bool>(query: &[f32], row: &[f32]) -> f32 {
     let d = query.len();

@@ -33,6 +33,10 @@ fn first_u64(n: usize) -> u64 {
 }
 
 /// Popcount of `a ^ b` per u64 lane.
+///
+/// # Safety
+///
+/// - Called only from functions compiled with AVX-512 VPOPCNTDQ enabled.
 #[inline(always)]
 unsafe fn xor_pop(a: __m512i, b: __m512i) -> __m512i {
     _mm512_popcnt_epi64(_mm512_xor_si512(a, b))
@@ -231,6 +235,11 @@ pub unsafe fn l2sq_i8(query: &[i8], rows: &[i8], out: &mut [u32]) {
 }
 
 /// One f32 row against the query: dot (`L2 = false`) or squared L2.
+///
+/// # Safety
+///
+/// - Called only from functions compiled with AVX-512 F enabled.
+/// - `row.len() >= query.len()`.
 #[inline(always)]
 unsafe fn row_f32<const L2: bool>(query: &[f32], row: &[f32]) -> f32 {
     let d = query.len();

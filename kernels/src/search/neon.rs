@@ -97,6 +97,10 @@ pub unsafe fn dot_i8(query: &[i8], rows: &[i8], out: &mut [i32]) {
 }
 
 /// `acc += sdot(a, b)`: each i32 lane gains the dot of four byte pairs.
+///
+/// # Safety
+///
+/// - Called only from functions compiled with the dotprod feature.
 #[inline(always)]
 unsafe fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     let mut acc = acc;
@@ -187,6 +191,10 @@ pub unsafe fn l2sq_i8(query: &[i8], rows: &[i8], out: &mut [u32]) {
 }
 
 /// One f32 row against the query: dot (`L2 = false`) or squared L2.
+///
+/// # Safety
+///
+/// - `row.len() >= query.len()`.
 #[inline(always)]
 unsafe fn row_f32<const L2: bool>(query: &[f32], row: &[f32]) -> f32 {
     let d = query.len();
