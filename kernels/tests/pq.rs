@@ -15,7 +15,9 @@ use proptest::prelude::*;
 const OBJ_REL: f64 = 1e-5;
 
 fn cfg() -> ProptestConfig {
-    ProptestConfig { cases: 24, ..ProptestConfig::default() }
+    // PROPTEST_CASES, when set, wins over this file's default.
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
 /// Points around a few centres, on a coarse grid so duplicates occur.

@@ -12,7 +12,9 @@ use proptest::prelude::*;
 const F32_REL: f32 = 1e-5;
 
 fn cfg() -> ProptestConfig {
-    ProptestConfig { cases: 48, ..ProptestConfig::default() }
+    // PROPTEST_CASES, when set, wins over this file's default.
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48);
+    ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
 /// `len` values starting at `off` inside a longer buffer, so kernels see
