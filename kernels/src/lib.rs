@@ -15,6 +15,8 @@ pub mod gemm;
 pub mod int8;
 pub mod mat;
 pub mod peak;
+pub mod pq;
+pub mod search;
 pub mod vector;
 
 pub use dispatch::{active, Isa, Tier};
