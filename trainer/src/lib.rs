@@ -2,3 +2,8 @@
 //! retrieval, and their evaluation.
 
 pub use edgecl_runtime as runtime;
+
+pub mod bm25;
+pub mod data;
+pub mod error;
+pub mod eval;
