@@ -48,8 +48,9 @@ fn run(dir: &std::path::Path, split: &str, out: &std::path::Path, k: usize) -> R
     let data = load_beir(dir, split, ReadOptions::STRICT)?;
     let index = Bm25Index::from_documents(&data.corpus, Bm25Params::default())?;
     println!(
-        "indexed {} documents ({} terms), {} queries, in {:.2} s",
+        "indexed {} documents ({} without text, {} terms), {} queries, in {:.2} s",
         index.len(),
+        data.empty_documents.len(),
         index.num_terms(),
         data.queries.len(),
         t.elapsed().as_secs_f64()

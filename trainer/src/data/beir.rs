@@ -1,8 +1,10 @@
 //! BEIR test collections: `corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`.
 //!
 //! - corpus lines: `{"_id": str, "title": str, "text": str, ...}`; `title` may be absent,
-//!   null or empty, `text` must be present and a string, and a document must have some
-//!   content (an empty `text` is accepted only beside a non-empty title).
+//!   null or empty, `text` must be present and a string but may be empty. A document with
+//!   neither title nor text is kept: real collections have such documents and judge them
+//!   (Cranfield's `995` is relevant to query `125`), so dropping one would change the
+//!   metrics. [`BeirDataset::empty_documents`] lists them.
 //! - query lines: `{"_id": str, "text": str, ...}`, `text` non-empty.
 //! - qrels: a header `query-id<TAB>corpus-id<TAB>score`, then one judgment per line with an
 //!   integer score (graded relevance; 0 = judged not relevant).
@@ -88,9 +90,6 @@ impl LineParser for CorpusParser {
         let id = obj.text("_id")?;
         let title = obj.optional_text("title")?;
         let body = obj.text_allow_empty("text")?;
-        if body.trim().is_empty() && title.trim().is_empty() {
-            return Err(TrainerError::EmptyText { path: path.into(), line, field: "text".into() });
-        }
         self.seen.check(path, line, "_id", &id)?;
         Ok(Some(Document { id, title, text: body }))
     }
@@ -218,6 +217,8 @@ pub struct BeirDataset {
     pub queries: Vec<Query>,
     /// The split's judgments.
     pub qrels: Qrels,
+    /// Ids of documents with neither title nor text (kept, never retrieved by text).
+    pub empty_documents: Vec<String>,
     /// Reading `corpus.jsonl`.
     pub corpus_summary: ReadSummary,
     /// Reading `queries.jsonl` (queries left out for having no judgment are not counted
@@ -283,7 +284,14 @@ pub fn load_beir(dir: &Path, split: &str, options: ReadOptions) -> Result<BeirDa
 
     let judged: Vec<Query> =
         queries.data.into_iter().filter(|q| qrels.contains_key(&q.id)).collect();
+    let empty_documents = corpus
+        .data
+        .iter()
+        .filter(|d| d.title.trim().is_empty() && d.text.trim().is_empty())
+        .map(|d| d.id.clone())
+        .collect();
     Ok(BeirDataset {
+        empty_documents,
         corpus: corpus.data,
         queries: judged,
         qrels,
