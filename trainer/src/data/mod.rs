@@ -220,26 +220,32 @@ pub(crate) mod json {
     // lines are not JSON; they are re-parsed with this string in place of each token so that
     // the error can name the field that held a non-finite number.
     const NON_FINITE: &str = "\u{0}non-finite\u{0}";
+    // The marker as a JSON string literal (control characters must be escaped there).
+    const NON_FINITE_JSON: &str = r#""\u0000non-finite\u0000""#;
 
     /// One JSON line as an object, with its location for error messages.
     pub struct Line<'a> {
         pub path: &'a Path,
         pub line: usize,
         pub obj: Map<String, Value>,
+        // Whether bare non-finite tokens were replaced by the marker.
+        patched: bool,
     }
 
     /// Parses `text` as one JSON object.
     pub fn parse<'a>(path: &'a Path, line: usize, text: &str) -> Result<Line<'a>> {
-        let value = match serde_json::from_str::<Value>(text) {
-            Ok(v) => v,
+        let (value, patched) = match serde_json::from_str::<Value>(text) {
+            Ok(v) => (v, false),
             Err(source) => match replace_non_finite(text) {
-                Some(patched) => serde_json::from_str::<Value>(&patched)
-                    .map_err(|_| TrainerError::Json { path: path.into(), line, source })?,
+                Some(patched) => match serde_json::from_str::<Value>(&patched) {
+                    Ok(v) => (v, true),
+                    Err(_) => return Err(TrainerError::Json { path: path.into(), line, source }),
+                },
                 None => return Err(TrainerError::Json { path: path.into(), line, source }),
             },
         };
         match value {
-            Value::Object(obj) => Ok(Line { path, line, obj }),
+            Value::Object(obj) => Ok(Line { path, line, obj, patched }),
             _ => Err(TrainerError::WrongType {
                 path: path.into(),
                 line,
@@ -270,9 +276,7 @@ pub(crate) mod json {
                 let token =
                     ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t));
                 if let Some(t) = token {
-                    out.push('"');
-                    out.push_str(NON_FINITE);
-                    out.push('"');
+                    out.push_str(NON_FINITE_JSON);
                     rest = &rest[t.len()..];
                     found = true;
                     continue;
@@ -313,7 +317,9 @@ pub(crate) mod json {
 
         fn as_text(&self, v: &Value, field: &str, allow_empty: bool) -> Result<String> {
             match v {
-                Value::String(s) if s == NON_FINITE => Err(self.wrong_type(field, "a string")),
+                Value::String(s) if self.patched && s == NON_FINITE => {
+                    Err(self.wrong_type(field, "a string"))
+                }
                 Value::String(s) if !allow_empty && s.trim().is_empty() => Err(self.empty(field)),
                 Value::String(s) => Ok(s.clone()),
                 _ => Err(self.wrong_type(field, "a string")),
@@ -359,7 +365,7 @@ pub(crate) mod json {
                 let name = format!("{field}[{i}]");
                 let x = match item {
                     Value::Number(n) => n.as_f64().map(|x| x as f32),
-                    Value::String(s) if s == NON_FINITE => Some(f32::NAN),
+                    Value::String(s) if self.patched && s == NON_FINITE => Some(f32::NAN),
                     _ => None,
                 };
                 let x = x.ok_or_else(|| self.wrong_type(&name, "a number"))?;
