@@ -10,7 +10,11 @@ judgments when present) it
   3. evaluates both runs with edgecl (`--example trec_eval_run`, JSON per query) and with
      pytrec_eval (ndcg_cut, map_cut, recall, P; MRR@k as recip_rank on the run cut to its
      top k in trec_eval order);
-  4. compares every measure of every query to 1e-6 and exits non-zero on any difference.
+  4. compares every measure of every query to 1e-6 and exits non-zero on any difference;
+  5. stems the collection's whole vocabulary (lowercase alphanumeric runs) with edgecl's
+     Porter stemmer (`--example porter_stem`) and with NLTK's PorterStemmer in
+     MARTIN_EXTENSIONS mode (Porter's reference implementation, which Lucene follows),
+     and counts disagreements.
 
 pytrec_eval's source build downloads trec_eval from the network, so when it fails the
 script falls back to the `pytrec-eval-terrier` wheel (same trec_eval code, same API).
@@ -44,15 +48,50 @@ def ensure_venv(venv):
         if subprocess.run(pip + ["pytrec_eval"]).returncode != 0:
             print("pytrec_eval did not build; installing pytrec-eval-terrier", flush=True)
             subprocess.run(pip + ["pytrec-eval-terrier"], check=True)
+    probe = subprocess.run([python, "-c", "import nltk"], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", "nltk"], check=True)
     os.execv(python, [python] + sys.argv)
 
 
-def cargo_example(name, args, capture=False):
+def cargo_example(name, args, capture=False, stdin=None):
     cmd = ["cargo", "run", "--quiet", "--release", "-p", "edgecl-trainer", "--example", name,
            "--"] + args
-    res = subprocess.run(cmd, cwd=ROOT, check=True, text=True,
+    res = subprocess.run(cmd, cwd=ROOT, check=True, text=True, input=stdin,
                          stdout=subprocess.PIPE if capture else None)
     return res.stdout
+
+
+def vocabulary(beir_dir):
+    """Lowercase alphanumeric runs of every title, text and query, as the analyzer splits."""
+    words = set()
+    for name, fields in [("corpus.jsonl", ("title", "text")), ("queries.jsonl", ("text",))]:
+        with open(os.path.join(beir_dir, name), encoding="utf-8") as f:
+            for line in f:
+                obj = json.loads(line)
+                for field in fields:
+                    token = []
+                    for c in (obj.get(field) or "") + " ":
+                        if c.isalnum():
+                            token.append(c.lower())
+                        elif token:
+                            words.add("".join(token))
+                            token = []
+    return sorted(words)
+
+
+def check_stems(beir_dir):
+    """Returns the number of words whose stems differ from NLTK's reference mode."""
+    from nltk.stem.porter import PorterStemmer
+    words = vocabulary(beir_dir)
+    ours = cargo_example("porter_stem", [], capture=True, stdin="\n".join(words) + "\n")
+    ours = ours.split("\n")[:len(words)]
+    nltk = PorterStemmer(mode=PorterStemmer.MARTIN_EXTENSIONS)
+    wrong = [(w, o, nltk.stem(w)) for w, o in zip(words, ours) if o != nltk.stem(w)]
+    print(f"  porter: {len(words)} distinct words, {len(wrong)} stems differ from NLTK")
+    for w, o, n in wrong[:10]:
+        print(f"    {w!r}: ours {o!r} nltk {n!r}")
+    return len(wrong)
 
 
 def read_qrels(path):
@@ -165,6 +204,7 @@ def main():
                     "trec_eval_run", [qrels_path, path, args.cutoffs], capture=True))
                 theirs = pytrec_values(pytrec_eval, qrels, read_run(path), cutoffs)
                 problems += compare(label, ours, theirs, qrels)
+            problems += check_stems(beir_dir)
     print("AGREE" if problems == 0 else f"DISAGREE ({problems})")
     sys.exit(0 if problems == 0 else 1)
 
