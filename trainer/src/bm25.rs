@@ -59,11 +59,17 @@ pub fn is_stop_word(token: &str) -> bool {
 /// Porter-stemmed.
 pub fn analyze(text: &str) -> Vec<String> {
     let mut terms = Vec::new();
+    for_each_token(text, |token| terms.push(stem(token)));
+    terms
+}
+
+// Calls `f` on each lowercase, non-stop-word token of `text`, before stemming.
+fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
     let mut token = String::new();
     let mut flush = |token: &mut String| {
         if !token.is_empty() {
             if !is_stop_word(token) {
-                terms.push(stem(token));
+                f(token);
             }
             token.clear();
         }
@@ -76,7 +82,6 @@ pub fn analyze(text: &str) -> Vec<String> {
         }
     }
     flush(&mut token);
-    terms
 }
 
 /// BM25's two free parameters.
@@ -147,30 +152,40 @@ impl Bm25Index {
         let mut terms: HashMap<String, u32> = HashMap::new();
         let mut postings: Vec<Vec<(u32, u32)>> = Vec::new();
 
-        // Count each document's terms, then append one posting per distinct term.
+        // Count each document's terms, then append one posting per distinct term. Stems are
+        // cached by surface token: a corpus repeats a small vocabulary many times.
+        let mut stem_cache: HashMap<String, u32> = HashMap::new();
         let mut counts: HashMap<u32, u32> = HashMap::new();
         for (id, text) in docs {
             let doc = u32::try_from(doc_ids.len()).map_err(|_| TrainerError::InvalidArgument {
                 name: "docs",
                 reason: "more than 2^32 - 1 documents".into(),
             })?;
-            let tokens = analyze(text.as_ref());
             counts.clear();
-            for t in tokens.iter() {
-                let next = terms.len() as u32;
-                let term = *terms.entry(t.clone()).or_insert(next);
-                if term as usize == postings.len() {
-                    postings.push(Vec::new());
-                }
+            let mut length = 0usize;
+            for_each_token(text.as_ref(), |token| {
+                let term = match stem_cache.get(token) {
+                    Some(&term) => term,
+                    None => {
+                        let next = terms.len() as u32;
+                        let term = *terms.entry(stem(token)).or_insert(next);
+                        if term as usize == postings.len() {
+                            postings.push(Vec::new());
+                        }
+                        stem_cache.insert(token.to_string(), term);
+                        term
+                    }
+                };
                 *counts.entry(term).or_insert(0) += 1;
-            }
+                length += 1;
+            });
             let mut doc_terms: Vec<(u32, u32)> = counts.iter().map(|(&t, &c)| (t, c)).collect();
             doc_terms.sort_unstable();
             for (term, tf) in doc_terms {
                 postings[term as usize].push((doc, tf));
             }
             doc_ids.push(id);
-            lengths.push(tokens.len());
+            lengths.push(length);
         }
 
         // Length normalisation with the mean length over all documents.
