@@ -1,7 +1,8 @@
 //! Evaluates a TREC run against BEIR qrels and prints per-query values as JSON.
 //!
 //! ```text
-//! cargo run --release -p edgecl-trainer --example trec_eval_run -- <qrels.tsv> <run.trec> <k,k,...>
+//! cargo run --release -p edgecl-trainer --example trec_eval_run -- \
+//!     <qrels.tsv> <run.trec> <k,k,...>
 //! ```
 //!
 //! Output: `{"<query>": {"ndcg_cut_10": ..., "map_cut_10": ..., ...}, ...}` on stdout, with

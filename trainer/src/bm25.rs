@@ -5,7 +5,8 @@
 //! as Anserini's BEIR regressions configure it ("flat" index, title and text together):
 //!
 //! ```text
-//! score(q, d) = sum over query terms t:  qtf(t) * idf(t) * tf / (tf + k1 * (1 - b + b * dl / avgdl))
+//! score(q, d) = sum over query terms t of  qtf(t) * idf(t) * tf / (tf + norm(d))
+//! norm(d)     = k1 * (1 - b + b * dl / avgdl)
 //! idf(t)      = ln(1 + (N - df + 0.5) / (df + 0.5))
 //! ```
 //!
@@ -24,20 +25,23 @@
 //! Analyzer ([`analyze`]): lowercase; split on every character that is not alphanumeric
 //! (Unicode); drop Lucene's 33 English stop words; Porter-stem what remains ([`stem`]).
 //! Lucene's `StandardTokenizer` applies the Unicode word-break rules instead (it keeps
-//! `3.5` or `e.g` in one token) and Anserini also strips a possessive `'s`; both are left
-//! out for a plain, predictable rule.
+//! `3.5` or `e.g` in one token) and Lucene's `EnglishAnalyzer` also strips a possessive
+//! `'s`; both are left out for a plain, predictable rule.
 //!
 //! The index lives in memory (postings `Vec<(doc, tf)>` per term); it can be built from a
-//! stream of documents, but is not itself written to disk.
+//! stream of documents ([`Bm25Index::from_corpus_stream`]), so only ids, lengths and
+//! postings are kept, but it is not itself written to disk.
 
 mod porter;
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
+use std::io::BufRead;
 
 use rayon::prelude::*;
 
-use crate::data::beir::{Document, Query};
+use crate::data::beir::{CorpusParser, Document, Query};
+use crate::data::Records;
 use crate::error::{Result, TrainerError};
 use crate::eval::Run;
 
@@ -141,6 +145,28 @@ impl Bm25Index {
         I: IntoIterator<Item = (String, S)>,
         S: AsRef<str>,
     {
+        Self::try_build(docs.into_iter().map(Ok), params)
+    }
+
+    /// Indexes a stream of BEIR documents (title and text joined by a space) as it is
+    /// read, so the corpus text never has to be held in memory; the first read error
+    /// stops the build and is returned.
+    pub fn from_corpus_stream<R: BufRead>(
+        corpus: Records<R, CorpusParser>,
+        params: Bm25Params,
+    ) -> Result<Self> {
+        Self::try_build(
+            corpus.map(|d| d.map(|d| (d.id, format!("{} {}", d.title, d.text)))),
+            params,
+        )
+    }
+
+    /// Like [`Bm25Index::build`] over fallible items: the first `Err` stops the build.
+    pub fn try_build<I, S>(docs: I, params: Bm25Params) -> Result<Self>
+    where
+        I: IntoIterator<Item = Result<(String, S)>>,
+        S: AsRef<str>,
+    {
         if !(params.k1.is_finite() && params.k1 >= 0.0 && (0.0..=1.0).contains(&params.b)) {
             return Err(TrainerError::InvalidArgument {
                 name: "params",
@@ -156,7 +182,8 @@ impl Bm25Index {
         // cached by surface token: a corpus repeats a small vocabulary many times.
         let mut stem_cache: HashMap<String, u32> = HashMap::new();
         let mut counts: HashMap<u32, u32> = HashMap::new();
-        for (id, text) in docs {
+        for item in docs {
+            let (id, text) = item?;
             let doc = u32::try_from(doc_ids.len()).map_err(|_| TrainerError::InvalidArgument {
                 name: "docs",
                 reason: "more than 2^32 - 1 documents".into(),

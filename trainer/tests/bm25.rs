@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use edgecl_trainer::bm25::{analyze, is_stop_word, stem, Bm25Index, Bm25Params, Hit};
-use edgecl_trainer::data::beir::{load_beir, Query};
+use edgecl_trainer::data::beir::{load_beir, open_corpus, read_corpus, Query};
 use edgecl_trainer::data::ReadOptions;
 use edgecl_trainer::error::TrainerError;
 use edgecl_trainer::eval::{evaluate, Metric};
@@ -143,6 +143,26 @@ fn tiny_beir_collection_end_to_end() {
     let eval = evaluate(&data.qrels, &run, &[Metric::Recall(10), Metric::Mrr(10)]).unwrap();
     assert_eq!(eval.per_query["q3"][0], 0.5);
     assert_eq!(eval.per_query["q1"], [1.0, 1.0]);
+}
+
+#[test]
+fn streamed_corpus_indexes_like_loaded_documents() {
+    let path = fixture("beir_tiny/corpus.jsonl");
+    let streamed = Bm25Index::from_corpus_stream(
+        open_corpus(&path, ReadOptions::STRICT).unwrap(),
+        Bm25Params::default(),
+    )
+    .unwrap();
+    let docs = open_corpus(&path, ReadOptions::STRICT).unwrap().collect_loaded().unwrap().data;
+    let loaded = Bm25Index::from_documents(&docs, Bm25Params::default()).unwrap();
+    assert_eq!(streamed.len(), loaded.len());
+    assert_eq!(streamed.search("tides of the ocean", 5), loaded.search("tides of the ocean", 5));
+
+    // A read error ends the build with that error.
+    let bad = "{\"_id\": \"a\", \"text\": \"x\"}\n{\"_id\": 5, \"text\": \"y\"}\n";
+    let reader = read_corpus(std::io::Cursor::new(bad), Path::new("c.jsonl"), ReadOptions::STRICT);
+    let err = Bm25Index::from_corpus_stream(reader, Bm25Params::default()).unwrap_err();
+    assert!(matches!(err, TrainerError::WrongType { line: 2, .. }), "{err}");
 }
 
 // Every document, scored by brute force from the postings' definition.

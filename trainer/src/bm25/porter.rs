@@ -30,10 +30,10 @@ pub fn stem(word: &str) -> String {
     s.b[..=s.k as usize].iter().collect()
 }
 
-// The word being stemmed is `b[0..=k]` (letters past `k` are dead but stay readable, as
-// step 5 measures the stem up to the old end after dropping an `e`); `j` marks the end of the stem before the suffix
-// that the last `ends` call matched. Indices are signed because a suffix may cover the
-// whole word, leaving `j = -1`.
+// The word being stemmed is `b[0..=k]`. Letters past `k` are dead but stay readable: step
+// 5 measures the stem up to the old end after dropping an `e`. `j` marks the end of the
+// stem before the suffix that the last `ends` call matched. Indices are signed because a
+// suffix may cover the whole word, leaving `j = -1`.
 struct Stemmer {
     b: Vec<char>,
     k: isize,
