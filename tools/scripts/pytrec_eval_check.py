@@ -45,8 +45,12 @@ def ensure_venv(venv):
     probe = subprocess.run([python, "-c", "import pytrec_eval"], capture_output=True)
     if probe.returncode != 0:
         pip = [python, "-m", "pip", "install", "-q"]
-        if subprocess.run(pip + ["pytrec_eval"]).returncode != 0:
-            print("pytrec_eval did not build; installing pytrec-eval-terrier", flush=True)
+        first = subprocess.run(pip + ["pytrec_eval"], capture_output=True, text=True)
+        if first.returncode != 0:
+            # Its build fetches trec_eval's source over the network; say why in one line.
+            reason = [l for l in first.stderr.splitlines() if "Error" in l or "error" in l]
+            print(f"pytrec_eval did not install ({reason[-1].strip() if reason else '?'}); "
+                  "installing pytrec-eval-terrier", flush=True)
             subprocess.run(pip + ["pytrec-eval-terrier"], check=True)
     probe = subprocess.run([python, "-c", "import nltk"], capture_output=True)
     if probe.returncode != 0:
