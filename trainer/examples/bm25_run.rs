@@ -1,18 +1,20 @@
 //! BM25 over a BEIR collection: writes a TREC run and prints the BEIR metrics.
 //!
 //! ```text
-//! cargo run --release -p edgecl-trainer --example bm25_run -- <beir dir> <split> <out.trec> [k]
+//! cargo run --release -p edgecl-trainer --example bm25_run -- \
+//!     [--lucene-lengths] <beir dir> <split> <out.trec> [k]
 //! ```
 //!
 //! Retrieves the top `k` (default 1000) documents per judged query of `split` with
 //! k1 = 0.9, b = 0.4 over title + text, writes them to `out.trec`, reads the file back and
 //! evaluates that, so the printed figures are those of the file other tools will read.
+//! `--lucene-lengths` rounds document lengths as Lucene's norms do.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use edgecl_trainer::bm25::{Bm25Index, Bm25Params};
+use edgecl_trainer::bm25::{Bm25Index, Bm25Params, LengthNorm};
 use edgecl_trainer::data::beir::load_beir;
 use edgecl_trainer::data::ReadOptions;
 use edgecl_trainer::error::Result;
@@ -20,9 +22,14 @@ use edgecl_trainer::eval::trec::{read_run, write_run};
 use edgecl_trainer::eval::{evaluate, Metric};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut params = Bm25Params::default();
+    if let Some(i) = args.iter().position(|a| a == "--lucene-lengths") {
+        args.remove(i);
+        params.length = LengthNorm::Lucene;
+    }
     if !(3..=4).contains(&args.len()) {
-        eprintln!("usage: bm25_run <beir dir> <split> <out.trec> [k]");
+        eprintln!("usage: bm25_run [--lucene-lengths] <beir dir> <split> <out.trec> [k]");
         return ExitCode::from(2);
     }
     let k = match args.get(3).map(|s| s.parse::<usize>()) {
@@ -33,7 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&PathBuf::from(&args[0]), &args[1], &PathBuf::from(&args[2]), k) {
+    match run(&PathBuf::from(&args[0]), &args[1], &PathBuf::from(&args[2]), k, params) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -42,11 +49,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(dir: &std::path::Path, split: &str, out: &std::path::Path, k: usize) -> Result<()> {
+fn run(
+    dir: &std::path::Path,
+    split: &str,
+    out: &std::path::Path,
+    k: usize,
+    params: Bm25Params,
+) -> Result<()> {
     // Load and index.
     let t = Instant::now();
     let data = load_beir(dir, split, ReadOptions::STRICT)?;
-    let index = Bm25Index::from_documents(&data.corpus, Bm25Params::default())?;
+    let index = Bm25Index::from_documents(&data.corpus, params)?;
     println!(
         "indexed {} documents ({} without text, {} terms), {} queries, in {:.2} s",
         index.len(),

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use edgecl_trainer::bm25::{analyze, is_stop_word, stem, Bm25Index, Bm25Params, Hit};
+use edgecl_trainer::bm25::{
+    analyze, is_stop_word, lucene_length, stem, Bm25Index, Bm25Params, Hit, LengthNorm,
+};
 use edgecl_trainer::data::beir::{load_beir, open_corpus, read_corpus, Query};
 use edgecl_trainer::data::ReadOptions;
 use edgecl_trainer::error::TrainerError;
@@ -102,10 +104,37 @@ fn equal_scores_rank_the_earlier_document_first() {
 #[test]
 fn bad_parameters_are_rejected() {
     let docs = vec![("d".to_string(), "text")];
-    for params in [Bm25Params { k1: 0.9, b: 1.5 }, Bm25Params { k1: f32::NAN, b: 0.4 }] {
+    let bad_b = Bm25Params { b: 1.5, ..Bm25Params::default() };
+    let bad_k1 = Bm25Params { k1: f32::NAN, ..Bm25Params::default() };
+    for params in [bad_b, bad_k1] {
         let err = Bm25Index::build(docs.clone(), params).unwrap_err();
         assert!(matches!(err, TrainerError::InvalidArgument { name: "params", .. }));
     }
+}
+
+#[test]
+fn lucene_length_rounding() {
+    // Exact below 24; above, 24 + (dl - 24) with only its top four bits kept.
+    for dl in 0..=24 {
+        assert_eq!(lucene_length(dl), dl);
+    }
+    assert_eq!(lucene_length(39), 39); // 15 = 0b1111 fits in four bits
+    assert_eq!(lucene_length(41), 40); // 17 = 0b1_0001 -> 0b1_0000
+    assert_eq!(lucene_length(206), 200); // 182 = 0b1011_0110 -> 0b1011_0000
+    let mut last = 0;
+    for dl in 0..100_000 {
+        let r = lucene_length(dl);
+        assert!(r <= dl && r >= last, "rounds down, monotone");
+        // Relative error below 1/8 (three mantissa bits after the leading one).
+        assert!((dl - r) as f64 <= dl as f64 / 8.0);
+        last = r;
+    }
+    // The rule changes scores only through lengths: short documents score the same.
+    let docs = vec![("a".to_string(), "apple pie"), ("b".to_string(), "apple")];
+    let lucene = Bm25Params { length: LengthNorm::Lucene, ..Bm25Params::default() };
+    let exact = Bm25Index::build(docs.clone(), Bm25Params::default()).unwrap();
+    let rounded = Bm25Index::build(docs, lucene).unwrap();
+    assert_eq!(exact.search("apple", 2), rounded.search("apple", 2));
 }
 
 #[test]
