@@ -123,6 +123,34 @@ fn io_error_names_the_path_and_chains() {
     assert_eq!(bare.to_string(), "<unknown path>: i/o error: boom");
 }
 
+// Yields `good` then fails every read.
+struct FailingReader {
+    good: Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.good.read(buf)? {
+            0 => Err(std::io::Error::other("device gone")),
+            n => Ok(n),
+        }
+    }
+}
+
+#[test]
+fn io_error_mid_stream_ends_the_stream_even_when_lenient() {
+    let good = b"a\tb\nc\td\n".to_vec();
+    let reader = std::io::BufReader::new(FailingReader { good: Cursor::new(good) });
+    let mut records =
+        read_examples(reader, Path::new("pipe.tsv"), ExampleFormat::Tsv, ReadOptions::LENIENT);
+    assert_eq!(records.next().unwrap().unwrap().query, "a");
+    assert_eq!(records.next().unwrap().unwrap().query, "c");
+    let err = records.next().unwrap().unwrap_err();
+    assert_eq!(err.to_string(), "pipe.tsv: i/o error: device gone");
+    assert!(records.next().is_none());
+    assert_eq!(records.summary().skipped, 0);
+}
+
 #[test]
 fn invalid_utf8_is_named_by_line() {
     let (_dir, path) = temp_file("x.tsv", b"a\tb\n\xff\xfe\tc\n");

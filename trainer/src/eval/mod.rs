@@ -229,6 +229,19 @@ impl Evaluation {
 }
 
 /// Evaluates `run` against `qrels` on `metrics` (each cutoff must be at least 1).
+///
+/// ```
+/// use edgecl_trainer::eval::{evaluate, Metric, Qrels, Run};
+///
+/// let mut qrels = Qrels::new();
+/// qrels.entry("q1".into()).or_default().insert("d2".into(), 1);
+/// let mut run = Run::new();
+/// run.insert("q1".into(), vec![("d1".into(), 0.9), ("d2".into(), 0.5)]);
+///
+/// let eval = evaluate(&qrels, &run, &[Metric::Mrr(10), Metric::Recall(1)]).unwrap();
+/// // The relevant d2 is ranked second.
+/// assert_eq!(eval.mean, [0.5, 0.0]);
+/// ```
 pub fn evaluate(qrels: &Qrels, run: &Run, metrics: &[Metric]) -> Result<Evaluation> {
     if let Some(m) = metrics.iter().find(|m| m.k() == 0) {
         return Err(TrainerError::InvalidArgument {
