@@ -1,6 +1,12 @@
 //! Reference vector kernels: straightforward loops, f32 throughout except
 //! where a wider accumulator is noted. The SIMD tiers are tested against
-//! these.
+//! these, and the scalar tier runs them.
+//!
+//! exp, erf and GELU here are not the SIMD polynomials: [`exp`] is the
+//! standard library's `f32::exp` (correctly rounded in practice, gradual
+//! underflow), and [`erf_slice`], [`gelu`] and [`gelu_backward`] evaluate
+//! [`erf`] in f64. They are slower than the tiers' approximations and more
+//! accurate, which is what a reference should be.
 
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -24,6 +30,19 @@ pub fn add(a: &[f32], b: &[f32], out: &mut [f32]) {
     }
 }
 
+pub fn sub(a: &[f32], b: &[f32], out: &mut [f32]) {
+    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+        *o = x - y;
+    }
+}
+
+/// `a * b + c`, rounded twice (the SIMD tiers fuse it and round once).
+pub fn mul_add(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
+    for i in 0..out.len() {
+        out[i] = a[i] * b[i] + c[i];
+    }
+}
+
 pub fn mul(a: &[f32], b: &[f32], out: &mut [f32]) {
     for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
         *o = x * y;
@@ -32,6 +51,10 @@ pub fn mul(a: &[f32], b: &[f32], out: &mut [f32]) {
 
 pub fn sum(x: &[f32]) -> f32 {
     x.iter().sum()
+}
+
+pub fn sum_sq(x: &[f32]) -> f32 {
+    x.iter().map(|v| v * v).sum()
 }
 
 pub fn max(x: &[f32]) -> f32 {
@@ -60,6 +83,15 @@ pub fn softmax(x: &mut [f32]) {
     let inv = 1.0 / s;
     for v in x.iter_mut() {
         *v *= inv;
+    }
+}
+
+/// `dx += y * (dy - sum_j y[j] dy[j])`, the softmax input gradient with the
+/// dot product in f64.
+pub fn softmax_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let d: f64 = y.iter().zip(dy).map(|(&a, &b)| a as f64 * b as f64).sum();
+    for i in 0..y.len() {
+        dx[i] += (y[i] as f64 * (dy[i] as f64 - d)) as f32;
     }
 }
 
@@ -117,17 +149,21 @@ pub fn layernorm_backward(
 /// approximations as in most C libraries, evaluated in f64.
 pub fn erf(x: f64) -> f64 {
     // Cody (1969), three ranges; maximal relative error ~1e-16 in f64 use.
+    // NaN fails every range test below, so it is caught here.
+    if x.is_nan() {
+        return x;
+    }
     let ax = x.abs();
     let r = if ax < 0.5 {
         const P: [f64; 5] = [
             3.209_377_589_138_469_4e3,
-            3.774_852_376_853_020_2e2,
+            3.774_852_376_853_02e2,
             1.138_641_541_510_501_6e2,
             3.161_123_743_870_565_6,
             1.857_777_061_846_031_5e-1,
         ];
         const Q: [f64; 5] = [
-            2.844_236_833_439_170_6e3,
+            2.844_236_833_439_171e3,
             1.282_616_526_077_372_3e3,
             2.440_246_379_344_441_7e2,
             2.360_129_095_234_412_1e1,
@@ -142,8 +178,8 @@ pub fn erf(x: f64) -> f64 {
             1.230_339_354_797_997_2e3,
             2.051_078_377_826_071_6e3,
             1.712_047_612_634_070_7e3,
-            8.819_522_212_417_691e2,
-            2.986_351_381_974_001_3e2,
+            8.819_522_212_417_69e2,
+            2.986_351_381_974_001e2,
             6.611_919_063_714_163e1,
             8.883_149_794_388_376,
             5.641_884_969_886_701e-1,
@@ -155,7 +191,7 @@ pub fn erf(x: f64) -> f64 {
             4.362_619_090_143_247e3,
             3.290_799_235_733_459_7e3,
             1.621_389_574_566_690_3e3,
-            5.371_811_018_620_098_6e2,
+            5.371_811_018_620_099e2,
             1.176_939_508_913_125e2,
             1.574_492_611_070_983_3e1,
             1.0,
@@ -203,6 +239,13 @@ pub fn erf(x: f64) -> f64 {
         -r
     } else {
         r
+    }
+}
+
+/// `out[i] = erf(x[i])` through the f64 [`erf`].
+pub fn erf_slice(x: &[f32], out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = erf(v as f64) as f32;
     }
 }
 
