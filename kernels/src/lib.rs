@@ -14,6 +14,8 @@ pub mod dispatch;
 pub mod gemm;
 pub mod mat;
 pub mod peak;
+pub mod pq;
+pub mod search;
 pub mod vector;
 
 pub use dispatch::{active, Isa, Tier};

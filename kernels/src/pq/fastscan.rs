@@ -1,0 +1,332 @@
+//! 4-bit PQ fast-scan: codes packed so that one in-register table lookup
+//! (`vpshufb` / `vqtbl1q_u8`) scores 16 to 64 vectors per instruction.
+//!
+//! Layout of [`PackedCodes`]: vectors are grouped in blocks of 32 (the last
+//! block padded with code 0). A block is `m` groups of 16 bytes, one group
+//! per sub-quantizer in order; in group `j`, byte `t` (0..16) holds the
+//! code of vector `t` of the block in its low nibble and the code of vector
+//! `t + 16` in its high nibble:
+//!
+//! ```text
+//! block b: [ sub 0: 16 B ][ sub 1: 16 B ] ... [ sub m-1: 16 B ]   (16 m bytes)
+//! sub j byte t = code(32b + t, j) | code(32b + 16 + t, j) << 4
+//! ```
+//!
+//! Tables: the float ADC table (`m x 16`, costs where smaller is better;
+//! inner products are negated) is quantized per query to u8 by
+//! [`QuantizedTable::new`]: `lut[j][c] = round((T[j][c] - min_j) * s)` with
+//! one scale `s = 255 / max_j (max_j - min_j)`, so `sum_j lut` estimates
+//! `(cost - sum_j min_j) * s`. The 16 entries of a sub-quantizer's table are
+//! exactly one 128-bit register, so the AVX2 kernel looks up two
+//! sub-quantizers per instruction, AVX-512 four, NEON one; the sums are
+//! accumulated in u16 lanes (no overflow: `m <= 256`, `256 * 255 < 2^16`).
+//! Integer sums make every tier bit-exact with the scalar reference.
+//!
+//! [`search`] scans with the quantized tables keeping the best `rerank`
+//! candidates, then re-scores those with the float table and returns the k
+//! best; callers holding the original vectors can re-rank those instead.
+
+use super::{Metric, PqError};
+use crate::dispatch::{active, Isa, Tier};
+use crate::search::topk::{self, Hit};
+
+/// Vectors per block.
+pub const BLOCK: usize = 32;
+/// Largest number of sub-quantizers (u16 accumulation limit).
+pub const MAX_M: usize = 256;
+
+/// 4-bit codes in the blocked, nibble-packed layout described above.
+#[derive(Clone, Debug)]
+pub struct PackedCodes {
+    m: usize,
+    n: usize,
+    data: Vec<u8>,
+}
+
+impl PackedCodes {
+    /// Packs `n x m` codes (one byte per sub-quantizer, each below 16).
+    pub fn pack(codes: &[u8], m: usize) -> Result<Self, PqError> {
+        if m == 0 || m > MAX_M {
+            return Err(PqError::Invalid {
+                what: "fastscan pack: m",
+                reason: "must be in 1..=256",
+            });
+        }
+        if !codes.len().is_multiple_of(m) {
+            return Err(PqError::Shape {
+                what: "fastscan pack: codes",
+                len: codes.len(),
+                multiple_of: m,
+            });
+        }
+        if let Some(i) = codes.iter().position(|&c| c >= 16) {
+            let what = "fastscan pack: codes";
+            return Err(PqError::CodeOutOfRange { what, index: i, code: codes[i], ksub: 16 });
+        }
+        let n = codes.len() / m;
+        if n > u32::MAX as usize {
+            return Err(PqError::Invalid {
+                what: "fastscan pack",
+                reason: "more codes than u32 ids",
+            });
+        }
+        let blocks = n.div_ceil(BLOCK);
+        let mut data = vec![0u8; blocks * m * 16];
+        for (v, code) in codes.chunks_exact(m).enumerate() {
+            let (b, t) = (v / BLOCK, v % BLOCK);
+            let shift = if t < 16 { 0 } else { 4 };
+            for (j, &c) in code.iter().enumerate() {
+                data[b * m * 16 + j * 16 + t % 16] |= c << shift;
+            }
+        }
+        Ok(PackedCodes { m, n, data })
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+    /// Sub-quantizers per code.
+    pub fn m(&self) -> usize {
+        self.m
+    }
+    /// The packed bytes (`ceil(n / 32) * 16 m`).
+    pub fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The code of vector `v` for sub-quantizer `j` (`v < len`, `j < m`).
+    #[inline]
+    pub fn code(&self, v: usize, j: usize) -> u8 {
+        let (b, t) = (v / BLOCK, v % BLOCK);
+        let byte = self.data[b * self.m * 16 + j * 16 + t % 16];
+        if t < 16 {
+            byte & 15
+        } else {
+            byte >> 4
+        }
+    }
+}
+
+/// A per-query ADC table quantized to u8.
+#[derive(Clone, Debug)]
+pub struct QuantizedTable {
+    m: usize,
+    /// `m x 16` entries.
+    lut: Vec<u8>,
+    /// Cost units per table unit: `cost ~ sum / scale + bias`.
+    scale: f32,
+    /// `sum_j min_j`.
+    bias: f32,
+}
+
+impl QuantizedTable {
+    /// Quantizes an `m x 16` float table; for [`Metric::InnerProduct`] the
+    /// entries are negated first so that smaller is better throughout.
+    pub fn new(table: &[f32], m: usize, metric: Metric) -> Result<Self, PqError> {
+        if m == 0 || m > MAX_M {
+            return Err(PqError::Invalid {
+                what: "fastscan table: m",
+                reason: "must be in 1..=256",
+            });
+        }
+        if table.len() != m * 16 {
+            let what = "fastscan table";
+            return Err(PqError::Mismatch { what, expected: m * 16, found: table.len() });
+        }
+        if let Some(i) = table.iter().position(|x| !x.is_finite()) {
+            return Err(PqError::NotFinite { what: "fastscan table", index: i });
+        }
+        let sign = if metric == Metric::InnerProduct { -1.0 } else { 1.0 };
+        let cost: Vec<f32> = table.iter().map(|&x| sign * x).collect();
+        let mins: Vec<f32> = cost
+            .chunks_exact(16)
+            .map(|t| t.iter().copied().fold(f32::INFINITY, f32::min))
+            .collect();
+        let range = cost
+            .chunks_exact(16)
+            .zip(&mins)
+            .map(|(t, &lo)| t.iter().copied().fold(f32::NEG_INFINITY, f32::max) - lo)
+            .fold(0f32, f32::max);
+        let scale = if range > 0.0 { 255.0 / range } else { 1.0 };
+        let lut = cost
+            .chunks_exact(16)
+            .zip(&mins)
+            .flat_map(|(t, &lo)| {
+                t.iter().map(move |&x| ((x - lo) * scale).round().clamp(0.0, 255.0) as u8)
+            })
+            .collect();
+        let bias = mins.iter().sum();
+        Ok(QuantizedTable { m, lut, scale, bias })
+    }
+
+    /// Builds a table from raw u8 entries (scale 1, bias 0), for tests and
+    /// callers with their own quantization.
+    pub fn from_lut(lut: Vec<u8>, m: usize) -> Result<Self, PqError> {
+        if m == 0 || m > MAX_M || lut.len() != m * 16 {
+            let what = "fastscan from_lut";
+            return Err(PqError::Mismatch { what, expected: m.min(MAX_M) * 16, found: lut.len() });
+        }
+        Ok(QuantizedTable { m, lut, scale: 1.0, bias: 0.0 })
+    }
+
+    /// The `m x 16` u8 entries.
+    pub fn lut(&self) -> &[u8] {
+        &self.lut
+    }
+    pub fn m(&self) -> usize {
+        self.m
+    }
+    /// The approximate cost of a quantized sum.
+    pub fn to_cost(&self, sum: u16) -> f32 {
+        sum as f32 / self.scale + self.bias
+    }
+}
+
+/// Reference: quantized sums for `out.len() / 32` whole blocks.
+pub fn scan_scalar(lut: &[u8], m: usize, packed: &[u8], out: &mut [u16]) {
+    for (block, o) in packed.chunks_exact(m * 16).zip(out.chunks_exact_mut(BLOCK)) {
+        for (t, ot) in o.iter_mut().enumerate() {
+            let mut s = 0u16;
+            for j in 0..m {
+                let byte = block[j * 16 + t % 16];
+                let c = if t < 16 { byte & 15 } else { byte >> 4 };
+                s += lut[j * 16 + c as usize] as u16;
+            }
+            *ot = s;
+        }
+    }
+}
+
+/// Whole blocks through the tier's kernel; `out.len()` is a multiple of 32
+/// and `packed` holds at least `out.len() / 32` blocks.
+fn scan_blocks(tier: Tier, lut: &[u8], m: usize, packed: &[u8], out: &mut [u16]) {
+    debug_assert!(packed.len() >= out.len() / BLOCK * m * 16);
+    match tier.isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the tier proves AVX-512 F/BW; lut holds m x 16 bytes,
+        // packed the blocks that out covers.
+        Isa::Avx512 => unsafe { super::avx512::fastscan(lut, m, packed, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the tier proves AVX2; sizes as above.
+        Isa::Avx2 => unsafe { super::avx2::fastscan(lut, m, packed, out) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: the tier proves NEON; sizes as above.
+        Isa::Neon => unsafe { super::neon::fastscan(lut, m, packed, out) },
+        _ => scan_scalar(lut, m, packed, out),
+    }
+}
+
+/// Quantized sums of vectors `range` (its start a multiple of 32).
+fn scan_range(
+    tier: Tier,
+    table: &QuantizedTable,
+    codes: &PackedCodes,
+    range: std::ops::Range<usize>,
+    out: &mut [u16],
+) {
+    let m = codes.m;
+    let first_block = range.start / BLOCK;
+    let whole = range.len() / BLOCK * BLOCK;
+    let packed = &codes.data[first_block * m * 16..];
+    scan_blocks(tier, &table.lut, m, packed, &mut out[..whole]);
+    if whole < range.len() {
+        let mut tail = [0u16; BLOCK];
+        scan_blocks(tier, &table.lut, m, &packed[whole / BLOCK * m * 16..], &mut tail);
+        out[whole..].copy_from_slice(&tail[..range.len() - whole]);
+    }
+}
+
+fn check_pair(table: &QuantizedTable, codes: &PackedCodes) -> Result<(), PqError> {
+    if table.m != codes.m {
+        return Err(PqError::Mismatch {
+            what: "fastscan: table m",
+            expected: codes.m,
+            found: table.m,
+        });
+    }
+    Ok(())
+}
+
+/// Quantized cost sums of every vector: `out[i] = sum_j lut[j][code(i, j)]`.
+pub fn scan(table: &QuantizedTable, codes: &PackedCodes, out: &mut [u16]) -> Result<(), PqError> {
+    scan_with(active(), table, codes, out)
+}
+pub fn scan_with(
+    tier: Tier,
+    table: &QuantizedTable,
+    codes: &PackedCodes,
+    out: &mut [u16],
+) -> Result<(), PqError> {
+    check_pair(table, codes)?;
+    if out.len() != codes.n {
+        return Err(PqError::Mismatch {
+            what: "fastscan scan: out",
+            expected: codes.n,
+            found: out.len(),
+        });
+    }
+    scan_range(tier, table, codes, 0..codes.n, out);
+    Ok(())
+}
+
+/// The k smallest quantized sums, ties to the smaller id, smallest first.
+pub fn topk(
+    table: &QuantizedTable,
+    codes: &PackedCodes,
+    k: usize,
+) -> Result<Vec<Hit<u16>>, PqError> {
+    topk_with(active(), table, codes, k)
+}
+pub fn topk_with(
+    tier: Tier,
+    table: &QuantizedTable,
+    codes: &PackedCodes,
+    k: usize,
+) -> Result<Vec<Hit<u16>>, PqError> {
+    check_pair(table, codes)?;
+    let score = |r: std::ops::Range<usize>, out: &mut [u16]| scan_range(tier, table, codes, r, out);
+    Ok(topk::scan_topk(codes.n, k, score, |s| s))
+}
+
+/// Fast-scan search: quantized scan keeping `rerank.max(k)` candidates,
+/// re-scored with the float `m x 16` table, k best returned (smallest L2 or
+/// largest inner product first; ties to the smaller id).
+pub fn search(
+    table: &[f32],
+    metric: Metric,
+    codes: &PackedCodes,
+    k: usize,
+    rerank: usize,
+) -> Result<Vec<Hit<f32>>, PqError> {
+    search_with(active(), table, metric, codes, k, rerank)
+}
+pub fn search_with(
+    tier: Tier,
+    table: &[f32],
+    metric: Metric,
+    codes: &PackedCodes,
+    k: usize,
+    rerank: usize,
+) -> Result<Vec<Hit<f32>>, PqError> {
+    let q = QuantizedTable::new(table, codes.m, metric)?;
+    let shortlist = topk_with(tier, &q, codes, rerank.max(k))?;
+    let mut hits: Vec<(u32, Hit<f32>)> = shortlist
+        .iter()
+        .map(|h| {
+            let v = h.id as usize;
+            let s: f32 = (0..codes.m).map(|j| table[j * 16 + codes.code(v, j) as usize]).sum();
+            let key = match metric {
+                Metric::L2 => topk::f32_min_key(s),
+                Metric::InnerProduct => topk::f32_max_key(s),
+            };
+            (key, Hit { id: h.id, score: s })
+        })
+        .collect();
+    hits.sort_unstable_by_key(|(key, h)| (*key, h.id));
+    hits.truncate(k);
+    Ok(hits.into_iter().map(|(_, h)| h).collect())
+}
