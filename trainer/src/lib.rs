@@ -4,3 +4,7 @@
 pub use edgecl_runtime as runtime;
 
 pub mod wordnet;
+pub mod bm25;
+pub mod data;
+pub mod error;
+pub mod eval;
