@@ -3,18 +3,19 @@
 
 pub use edgecl_kernels as kernels;
 
-pub mod container;
-pub mod hnsw;
-pub mod quant;
 pub mod autodiff;
+pub mod container;
 pub mod context;
 pub mod error;
 pub mod gradcheck;
+pub mod hnsw;
+pub mod index;
 pub mod init;
 pub mod ops;
 pub mod optim;
 pub mod params;
 pub mod pool;
+pub mod quant;
 pub mod tensor;
 pub mod weights;
 
