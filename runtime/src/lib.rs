@@ -16,6 +16,7 @@ pub mod context;
 pub mod error;
 pub mod gradcheck;
 pub mod hnsw;
+pub mod index;
 pub mod init;
 pub mod ops;
 pub mod optim;

@@ -22,6 +22,8 @@ enum Command {
     Cpu,
     /// Measure kernel throughput per ISA tier beside the machine's peaks.
     Bench(cmd::bench::Args),
+    /// Show a container file's sections, checksums and parameters.
+    Inspect(cmd::inspect::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Cpu => cmd::cpu::run(),
         Command::Bench(args) => cmd::bench::run(&args),
+        Command::Inspect(args) => cmd::inspect::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,194 @@
+//! Index build, open and search: every mode against exact search on
+//! clustered vectors, the file round trip, sharding, and bad input.
+
+use edgecl_runtime::container::{Checksums, Container, ContainerBuilder};
+use edgecl_runtime::hnsw::HnswConfig;
+use edgecl_runtime::index::{
+    search_shards, Index, IndexBuilder, IndexError, IndexOptions, Rescore, SearchMode, SearchParams,
+};
+
+/// `n` unit vectors of `dim` around `clusters` random centres, seeded.
+fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    let mut rnd = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    };
+    let centres: Vec<f32> = (0..clusters * dim).map(|_| rnd()).collect();
+    let mut v = Vec::with_capacity(n * dim);
+    for i in 0..n {
+        let c = &centres[(i % clusters) * dim..][..dim];
+        let row: Vec<f32> = c.iter().map(|&x| x + 0.35 * rnd()).collect();
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.extend(row.iter().map(|x| x / norm));
+    }
+    v
+}
+
+/// Queries near the corpus: rows of `v` with noise, renormalised.
+fn queries_near(v: &[f32], dim: usize, count: usize, seed: u64) -> Vec<f32> {
+    let noise = clustered(count, dim, 1, seed);
+    let mut out = Vec::with_capacity(count * dim);
+    for i in 0..count {
+        let row = &v[(i * 37 % (v.len() / dim)) * dim..][..dim];
+        let q: Vec<f32> = row.iter().zip(&noise[i * dim..]).map(|(a, b)| a + 0.3 * b).collect();
+        let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+        out.extend(q.iter().map(|x| x / norm));
+    }
+    out
+}
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("doc-{i}")).collect()
+}
+
+fn exact_topk(v: &[f32], dim: usize, q: &[f32], k: usize) -> Vec<u32> {
+    let mut s: Vec<(f32, u32)> = v
+        .chunks_exact(dim)
+        .enumerate()
+        .map(|(i, r)| (r.iter().zip(q).map(|(a, b)| a * b).sum(), i as u32))
+        .collect();
+    s.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    s.into_iter().take(k).map(|x| x.1).collect()
+}
+
+fn recall(got: &[u32], want: &[u32]) -> f64 {
+    got.iter().filter(|d| want.contains(d)).count() as f64 / want.len() as f64
+}
+
+#[test]
+fn every_mode_finds_the_true_neighbours() {
+    let (n, dim, k) = (3000, 64, 10);
+    let v = clustered(n, dim, 40, 7);
+    let opts = IndexOptions {
+        pq4: Some(16),
+        hnsw: Some(HnswConfig { m: 16, ef_construction: 100, seed: 3 }),
+        ..IndexOptions::default()
+    };
+    let built = IndexBuilder::build(ids(n), &v, dim, &opts).unwrap();
+    let mut b = ContainerBuilder::new();
+    built.add_to(&mut b).unwrap();
+    let bytes = b.to_bytes().unwrap();
+    let c = Container::parse_verified(bytes.as_slice()).unwrap();
+    let index = Index::open(&c).unwrap();
+    assert_eq!(index.len(), n);
+    assert_eq!(index.id(17), Some("doc-17"));
+    assert_eq!(index.modes().len(), 5);
+
+    let queries = queries_near(&v, dim, 50, 99);
+    let cases = [
+        (SearchMode::Exact, Rescore::None, 1.0),
+        (SearchMode::Int8, Rescore::None, 0.9),
+        (SearchMode::Int8, Rescore::F32, 0.99),
+        (SearchMode::Binary, Rescore::F32, 0.95),
+        (SearchMode::Binary, Rescore::Int8, 0.9),
+        (SearchMode::Pq4, Rescore::F32, 0.95),
+        (SearchMode::Hnsw, Rescore::None, 0.95),
+    ];
+    for (mode, rescore, want) in cases {
+        let p = SearchParams { k, mode, rescore, shortlist: 200, ef: 64 };
+        let mut total = 0.0;
+        for q in queries.chunks_exact(dim) {
+            let hits = index.search(q, &p).unwrap();
+            assert_eq!(hits.len(), k);
+            assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "{mode:?}: unsorted");
+            let got: Vec<u32> = hits.iter().map(|h| h.doc).collect();
+            total += recall(&got, &exact_topk(&v, dim, q, k));
+        }
+        let r = total / 50.0;
+        assert!(r >= want, "{mode:?} + {rescore:?}: recall@10 {r:.3} below {want}");
+    }
+
+    // Exact search scores are the true inner products.
+    let q = &queries[..dim];
+    let p = SearchParams { mode: SearchMode::Exact, ..SearchParams::default() };
+    let top = index.search(q, &p).unwrap()[0];
+    let row = &v[top.doc as usize * dim..][..dim];
+    let dot: f32 = row.iter().zip(q).map(|(a, b)| a * b).sum();
+    assert!((top.score - dot).abs() < 1e-5);
+
+    // A batch answers like single queries.
+    let batch = index.search_batch(&queries, &p).unwrap();
+    for (qi, q) in queries.chunks_exact(dim).enumerate() {
+        assert_eq!(batch[qi], index.search(q, &p).unwrap());
+    }
+}
+
+#[test]
+fn file_round_trip_and_shards() {
+    let (n, dim) = (500, 32);
+    let v = clustered(n, dim, 10, 1);
+    let dir = std::env::temp_dir().join(format!("edgecl-index-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let opts = IndexOptions::default();
+
+    // One index over everything, and the same corpus in two shards.
+    let whole = dir.join("whole.ecl");
+    IndexBuilder::build(ids(n), &v, dim, &opts).unwrap().write(&whole).unwrap();
+    let (a, b) = v.split_at(300 * dim);
+    let sa = dir.join("a.ecl");
+    let sb = dir.join("b.ecl");
+    IndexBuilder::build(ids(300), a, dim, &opts).unwrap().write(&sa).unwrap();
+    let ids_b: Vec<String> = (300..n).map(|i| format!("doc-{i}")).collect();
+    IndexBuilder::build(ids_b, b, dim, &opts).unwrap().write(&sb).unwrap();
+
+    let mw = edgecl_runtime::container::open(&whole, Checksums::All).unwrap();
+    let ma = edgecl_runtime::container::open(&sa, Checksums::All).unwrap();
+    let mb = edgecl_runtime::container::open(&sb, Checksums::All).unwrap();
+    let (cw, ca, cb) = (mw.container(), ma.container(), mb.container());
+    let iw = Index::open(&cw).unwrap();
+    let shards = [Index::open(&ca).unwrap(), Index::open(&cb).unwrap()];
+
+    let p = SearchParams { mode: SearchMode::Exact, k: 15, ..SearchParams::default() };
+    for q in clustered(20, dim, 10, 5).chunks_exact(dim) {
+        let one: Vec<String> =
+            iw.search(q, &p).unwrap().iter().map(|h| iw.id(h.doc).unwrap().to_string()).collect();
+        let merged: Vec<String> = search_shards(&shards, q, &p)
+            .unwrap()
+            .iter()
+            .map(|h| shards[h.shard].id(h.doc).unwrap().to_string())
+            .collect();
+        assert_eq!(one, merged);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let dim = 8;
+    let v = clustered(20, dim, 2, 3);
+    let opts = IndexOptions { f32: false, ..IndexOptions::default() };
+    assert!(matches!(IndexBuilder::build(ids(19), &v, dim, &opts), Err(IndexError::Shape { .. })));
+    assert!(matches!(
+        IndexBuilder::build(vec![], &[], dim, &opts),
+        Err(IndexError::Invalid { .. })
+    ));
+    let mut nan = v.clone();
+    nan[13] = f32::NAN;
+    let err = IndexBuilder::build(ids(20), &nan, dim, &opts).err().unwrap();
+    assert!(err.to_string().contains("document 1 dimension 5"), "{err}");
+
+    let built = IndexBuilder::build(ids(20), &v, dim, &opts).unwrap();
+    let mut b = ContainerBuilder::new();
+    built.add_to(&mut b).unwrap();
+    let bytes = b.to_bytes().unwrap();
+    let c = Container::parse(bytes.as_slice()).unwrap();
+    let index = Index::open(&c).unwrap();
+    let p = SearchParams { mode: SearchMode::Exact, ..SearchParams::default() };
+    assert!(matches!(index.search(&v[..dim], &p), Err(IndexError::Missing { .. })));
+    let p = SearchParams::default();
+    assert!(matches!(index.search(&v[..dim - 1], &p), Err(IndexError::Shape { .. })));
+    let mut q = v[..dim].to_vec();
+    q[2] = f32::INFINITY;
+    assert!(matches!(index.search(&q, &p), Err(IndexError::Invalid { .. })));
+    // k larger than the corpus returns the whole corpus.
+    let p = SearchParams { k: 50, rescore: Rescore::None, ..SearchParams::default() };
+    assert_eq!(index.search(&v[..dim], &p).unwrap().len(), 20);
+
+    // A container that is not an index.
+    let mut b = ContainerBuilder::new();
+    b.add_key_values("meta", [("kind", "model")]).unwrap();
+    let bytes = b.to_bytes().unwrap();
+    let c = Container::parse(bytes.as_slice()).unwrap();
+    assert!(matches!(Index::open(&c), Err(IndexError::NotAnIndex { .. })));
+}
