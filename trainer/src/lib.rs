@@ -3,9 +3,9 @@
 
 pub use edgecl_runtime as runtime;
 
-pub mod vocab;
-pub mod wordnet;
 pub mod bm25;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod vocab;
+pub mod wordnet;
