@@ -32,3 +32,8 @@ pub use error::{Error, Result};
 pub use params::{Param, ParamId, ParamSet};
 pub use tensor::{DType, Shape, Tensor};
 pub mod tokenizer;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

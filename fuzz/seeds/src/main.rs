@@ -1,10 +1,12 @@
 //! Writes a few valid containers into the directory given as the only
 //! argument, as seed inputs for the fuzz targets: a tiny two-section file,
-//! and a small index (string tables, quantizer parameters, vectors and an
-//! HNSW graph over the same Hamming items `hnsw_load` searches).
+//! a small hand-assembled index (string tables, quantizer parameters, vectors and an
+//! HNSW graph over the same Hamming items `hnsw_load` searches), and an
+//! index built by `IndexBuilder` with every search mode.
 
 use edgecl_runtime::container::ContainerBuilder;
 use edgecl_runtime::hnsw::{build, Hamming, HnswConfig};
+use edgecl_runtime::index::{IndexBuilder, IndexOptions};
 use edgecl_runtime::quant::{BinaryQuantizer, Calibration, Granularity, Int8Quantizer, Mode};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,5 +41,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     qb.write(&mut c, "quant.bin")?;
     graph.write(&mut c, "hnsw")?;
     c.write_atomic(dir.join("index.edc"))?;
+
+    // An index as edgecl builds it: every search mode, PQ and a graph.
+    let (n, d) = (64usize, 16usize);
+    let v: Vec<f32> = (0..n * d).map(|i| ((i * 7919 % 101) as f32 - 50.0) / 50.0).collect();
+    let ids: Vec<String> = (0..n).map(|i| format!("d{i}")).collect();
+    let opts = IndexOptions {
+        pq4: Some(4),
+        hnsw: Some(HnswConfig { m: 4, ef_construction: 16, seed: 2 }),
+        ..IndexOptions::default()
+    };
+    IndexBuilder::build(ids, &v, d, &opts)?.write(dir.join("edgecl-index.edc"))?;
     Ok(())
 }
