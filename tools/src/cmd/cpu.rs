@@ -37,16 +37,16 @@ pub fn run() -> CmdResult {
     println!("f32 gemm, vector     {}", t.isa());
     let int8 = match t.isa() {
         Isa::Avx512 if t.has(Feature::Avx512Vnni) => "avx512 vpdpbusd (VNNI)",
-        Isa::Avx512 => "avx512 vpmaddubsw",
-        Isa::Avx2 => "avx2 vpmaddubsw",
+        Isa::Avx512 => "avx512 vpmovsxbw + vpmaddwd",
+        Isa::Avx2 => "avx2 vpmovsxbw + vpmaddwd",
         Isa::Neon if t.has(Feature::DotProd) => "neon sdot",
-        Isa::Neon => "neon smull",
+        Isa::Neon => "neon smull + sadalp",
         _ => "scalar",
     };
     println!("int8 gemm, scans     {int8}");
     let popcnt = match t.isa() {
         Isa::Avx512 if t.has(Feature::Avx512Vpopcntdq) => "avx512 vpopcntq",
-        Isa::Avx512 | Isa::Avx2 => "avx2 pshufb nibble table",
+        Isa::Avx512 | Isa::Avx2 => "avx2 popcnt below 512-bit codes, pshufb nibble table above",
         Isa::Neon => "neon vcnt",
         _ => "scalar popcount",
     };
