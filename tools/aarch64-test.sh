@@ -14,8 +14,9 @@ export CARGO_TARGET_DIR=target/aarch64-debian
 # Static glibc: with the dynamically loaded cross glibc, the first
 # pthread_create spins forever under qemu-user (seen with qemu 7.2 and 10.0
 # on an x86-64 host), so every multi-threaded test binary hangs. A static
-# binary starts threads normally.
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
+# binary starts threads normally. Warnings are errors here because clippy
+# runs on x86-64 only and would not see aarch64-only code.
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static -D warnings"
 target=aarch64-unknown-linux-gnu
 cargo=/usr/bin/cargo
 

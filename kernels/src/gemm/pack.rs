@@ -227,6 +227,8 @@ unsafe fn pack_any(
 #[inline]
 unsafe fn transpose_panel<const R: usize>(src: *const f32, rs: usize, kc: usize, out: &mut [f32]) {
     debug_assert!(out.len() >= R * kc && R.is_multiple_of(4));
+    // Advanced only by the x86-64 block below.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut p = 0;
     #[cfg(target_arch = "x86_64")]
     {
