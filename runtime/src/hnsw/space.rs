@@ -62,26 +62,28 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     crate::kernels::vector::dot(a, b).expect("stored rows and checked queries share the dimension")
 }
 
-// Eight independent partial sums, so the compiler can keep them in vector
-// lanes (a single running f32 sum would serialise every add). The kernels
-// crate has no L2 kernel yet; this is where to call one.
+// One-row calls into the kernels crate's scans, so graph distances run on
+// the same SIMD tier as flat search. Every caller has checked the lengths
+// (rows are `dim` long, queries pass `check_query`, and int8 dimensions
+// are capped at construction), so the kernels cannot refuse them.
 fn l2(a: &[f32], b: &[f32]) -> f32 {
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| (x - y) * (x - y)).sum();
-    let mut acc = [0f32; 8];
-    for (x, y) in ac.zip(bc) {
-        for i in 0..8 {
-            let d = x[i] - y[i];
-            acc[i] += d * d;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    let mut out = [0f32];
+    crate::kernels::search::l2sq_f32(a, b, &mut out).expect("lengths checked by the space");
+    out[0]
 }
 
-// Exact in i32 (|product| <= 16384, so 2^17 terms before overflow); the
+// Exact in i32 (the kernel's dimension cap keeps the sum in range); the
 // f32 result is exact while |sum| < 2^24, i.e. for dim up to ~1000.
 fn dot_i8(a: &[i8], b: &[i8]) -> f32 {
-    a.iter().zip(b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum::<i32>() as f32
+    let mut out = [0i32];
+    crate::kernels::search::dot_i8(a, b, &mut out).expect("lengths checked by the space");
+    out[0] as f32
+}
+
+fn hamming(a: &[u64], b: &[u64]) -> f32 {
+    let mut out = [0u32];
+    crate::kernels::search::hamming(a, b, &mut out).expect("lengths checked by the space");
+    out[0] as f32
 }
 
 macro_rules! row {
@@ -175,6 +177,13 @@ impl<'a> I8Dot<'a> {
     /// Rows of `dim` codes.
     pub fn new(data: &'a [i8], dim: usize) -> Result<Self, HnswError> {
         let n = rows("codes", data.len(), dim)?;
+        let max = crate::kernels::search::MAX_I8_DIM;
+        if dim > max {
+            return Err(HnswError::BadConfig {
+                field: "dim",
+                reason: format!("{dim} exceeds the int8 kernels' limit of {max}"),
+            });
+        }
         Ok(I8Dot { data, dim, n })
     }
 }
@@ -222,9 +231,9 @@ impl Space for Hamming<'_> {
         same_dim(self.words, q.len())
     }
     fn query_distance(&self, q: &[u64], id: u32) -> f32 {
-        crate::quant::hamming(q, row!(self.data, self.words, id)) as f32
+        hamming(q, row!(self.data, self.words, id))
     }
     fn item_distance(&self, a: u32, b: u32) -> f32 {
-        crate::quant::hamming(row!(self.data, self.words, a), row!(self.data, self.words, b)) as f32
+        hamming(row!(self.data, self.words, a), row!(self.data, self.words, b))
     }
 }
