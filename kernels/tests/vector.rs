@@ -590,7 +590,7 @@ fn scan(lo: f32, hi: f32, stride: u32, mut check: impl FnMut(Tier, &[f32], &[f32
 }
 
 #[test]
-#[ignore]
+#[ignore = "every f32 in the range: minutes; run with --ignored to re-measure the bound"]
 fn exp_exhaustive() {
     for (lo, hi) in [(0.0f32, 88.72), (-0.0, -87.33)] {
         let mut worst = std::collections::BTreeMap::new();
@@ -614,7 +614,7 @@ fn exp_exhaustive() {
 }
 
 #[test]
-#[ignore]
+#[ignore = "every f32 in [0, 10]: minutes; run with --ignored to re-measure the bound"]
 fn erf_exhaustive() {
     let mut worst = std::collections::BTreeMap::new();
     scan(0.0, 10.0, 1, |t, xs, got| {
@@ -635,7 +635,7 @@ fn erf_exhaustive() {
 }
 
 #[test]
-#[ignore]
+#[ignore = "every 7th f32 in [-10, 10]: minutes; run with --ignored to re-measure"]
 fn gelu_dense() {
     for (lo, hi) in [(0.0f32, 10.0), (-0.0, -10.0)] {
         let mut worst = std::collections::BTreeMap::new();

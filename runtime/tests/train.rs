@@ -61,7 +61,7 @@ fn same_seed_same_threads_bit_identical() {
 /// read (`cargo test -p edgecl-runtime --test train -- --ignored --nocapture`);
 /// asserts nothing about speed.
 #[test]
-#[ignore]
+#[ignore = "a wall-time printout for a human; asserts nothing about speed"]
 fn step_time_report() {
     use common::Tiny;
     let tiny = Tiny { vocab: 1000, t: 32, c: 128, heads: 4, ffn: 512, dropout: 0.1 };

@@ -303,7 +303,7 @@ mod ab {
     /// Interleaved A/B timing of the two Hamming paths (min of many runs,
     /// which resists a busy machine); run with `--ignored --nocapture`.
     #[test]
-    #[ignore]
+    #[ignore = "a timing printout for choosing the Hamming path; asserts nothing"]
     fn hamming_paths_timing() {
         use std::time::Instant;
         if !std::arch::is_x86_feature_detected!("avx2") {
