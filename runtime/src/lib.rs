@@ -13,6 +13,7 @@ pub use edgecl_kernels as kernels;
 pub mod autodiff;
 pub mod container;
 pub mod context;
+pub mod encoder;
 pub mod error;
 pub mod gradcheck;
 pub mod hnsw;
@@ -32,6 +33,8 @@ pub use error::{Error, Result};
 pub use params::{Param, ParamId, ParamSet};
 pub use tensor::{DType, Shape, Tensor};
 pub mod tokenizer;
+
+pub use encoder::EncoderConfig;
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

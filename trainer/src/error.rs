@@ -51,6 +51,10 @@ pub enum TrainerError {
     DuplicateRunDoc { query: String, doc: String },
     /// An argument is outside the range a function accepts.
     InvalidArgument { name: &'static str, reason: String },
+    /// The runtime (tensors, model, container, index) refused something.
+    Runtime(edgecl_runtime::Error),
+    /// The tokenizer refused a vocabulary or a text.
+    Tokenizer(edgecl_runtime::tokenizer::TokenizerError),
 }
 
 impl TrainerError {
@@ -75,7 +79,11 @@ impl TrainerError {
             | BadHeader { path, line, .. }
             | DuplicateId { path, line, .. }
             | UnknownId { path, line, .. } => Some((path.as_path(), *line)),
-            Io { .. } | DuplicateRunDoc { .. } | InvalidArgument { .. } => None,
+            Io { .. }
+            | DuplicateRunDoc { .. }
+            | InvalidArgument { .. }
+            | Runtime(_)
+            | Tokenizer(_) => None,
         }
     }
 }
@@ -95,6 +103,18 @@ impl<T> IoResultExt<T> for io::Result<T> {
 impl From<io::Error> for TrainerError {
     fn from(source: io::Error) -> Self {
         TrainerError::Io { path: None, source }
+    }
+}
+
+impl From<edgecl_runtime::Error> for TrainerError {
+    fn from(e: edgecl_runtime::Error) -> Self {
+        TrainerError::Runtime(e)
+    }
+}
+
+impl From<edgecl_runtime::tokenizer::TokenizerError> for TrainerError {
+    fn from(e: edgecl_runtime::tokenizer::TokenizerError) -> Self {
+        TrainerError::Tokenizer(e)
     }
 }
 
@@ -153,6 +173,8 @@ impl fmt::Display for TrainerError {
                 write!(f, "run: query {query:?} lists document {doc:?} twice")
             }
             InvalidArgument { name, reason } => write!(f, "invalid argument {name}: {reason}"),
+            Runtime(e) => write!(f, "{e}"),
+            Tokenizer(e) => write!(f, "{e}"),
         }
     }
 }
@@ -162,6 +184,8 @@ impl Error for TrainerError {
         match self {
             TrainerError::Io { source, .. } => Some(source),
             TrainerError::Json { source, .. } => Some(source),
+            TrainerError::Runtime(e) => Some(e),
+            TrainerError::Tokenizer(e) => Some(e),
             _ => None,
         }
     }

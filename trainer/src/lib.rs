@@ -5,6 +5,7 @@ pub use edgecl_runtime as runtime;
 
 pub mod bm25;
 pub mod data;
+pub mod embedder;
 pub mod error;
 pub mod eval;
 pub mod vocab;
