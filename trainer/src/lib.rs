@@ -3,6 +3,7 @@
 
 pub use edgecl_runtime as runtime;
 
+pub mod augment;
 pub mod bm25;
 pub mod data;
 pub mod embedder;
