@@ -9,5 +9,7 @@ pub mod data;
 pub mod embedder;
 pub mod error;
 pub mod eval;
+pub mod mining;
+pub mod teacher;
 pub mod vocab;
 pub mod wordnet;
