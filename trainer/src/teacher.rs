@@ -73,8 +73,8 @@ pub fn text_id(text: &str) -> String {
 pub struct ScoreCache {
     path: PathBuf,
     teacher: String,
-    // (teacher, query id, doc id) -> score.
-    scores: HashMap<(String, String, String), f32>,
+    // (query id, doc id) -> score, for this teacher only.
+    scores: HashMap<(String, String), f32>,
     // Lines as read or added, for rewriting the file.
     lines: Vec<serde_json::Value>,
     dirty: bool,
@@ -117,8 +117,10 @@ impl ScoreCache {
                 }
                 .into());
             }
-            for (d, s) in docs.iter().zip(&scores) {
-                cache.scores.insert((teacher.clone(), query.clone(), d.clone()), *s);
+            if teacher == cache.teacher {
+                for (d, s) in docs.iter().zip(&scores) {
+                    cache.scores.insert((query.clone(), d.clone()), *s);
+                }
             }
             cache.lines.push(serde_json::Value::Object(obj.obj));
         }
@@ -132,7 +134,7 @@ impl ScoreCache {
 
     /// Number of (query, doc) scores held for this teacher.
     pub fn len(&self) -> usize {
-        self.scores.keys().filter(|k| k.0 == self.teacher).count()
+        self.scores.len()
     }
 
     /// Whether no score is held for this teacher.
@@ -142,13 +144,13 @@ impl ScoreCache {
 
     /// The cached score of `doc` for `query`.
     pub fn get(&self, query: &str, doc: &str) -> Option<f32> {
-        self.scores.get(&(self.teacher.clone(), query.to_string(), doc.to_string())).copied()
+        self.scores.get(&(query.to_string(), doc.to_string())).copied()
     }
 
     /// Records the scores of `docs` for `query` (one line in the file).
     pub fn insert(&mut self, query: &str, docs: &[&str], scores: &[f32]) {
         for (d, s) in docs.iter().zip(scores) {
-            self.scores.insert((self.teacher.clone(), query.to_string(), d.to_string()), *s);
+            self.scores.insert((query.to_string(), d.to_string()), *s);
         }
         let scores: Vec<f64> = scores.iter().map(|&s| f64::from(s)).collect();
         self.lines.push(json!({
