@@ -10,3 +10,4 @@ pub mod error;
 pub mod eval;
 pub mod vocab;
 pub mod wordnet;
+pub mod wordnet_task;
