@@ -8,5 +8,6 @@ pub mod data;
 pub mod embedder;
 pub mod error;
 pub mod eval;
+pub mod loss;
 pub mod vocab;
 pub mod wordnet;
