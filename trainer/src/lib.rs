@@ -4,6 +4,7 @@
 pub use edgecl_runtime as runtime;
 
 pub mod augment;
+pub mod bank;
 pub mod bm25;
 pub mod data;
 pub mod embedder;
@@ -11,5 +12,8 @@ pub mod error;
 pub mod eval;
 pub mod mining;
 pub mod teacher;
+pub mod gradcache;
+pub mod loss;
 pub mod vocab;
 pub mod wordnet;
+pub mod wordnet_task;
