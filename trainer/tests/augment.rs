@@ -305,3 +305,42 @@ fn validate_names_the_bad_field() {
     // The default augmenter only normalises whitespace.
     assert_eq!(Augmenter::default().augment(" a  b\tc ", &mut Rng::new(0)), "a b c");
 }
+
+mod props {
+    use super::*;
+    use edgecl_trainer::augment::Rng;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any text with a word, any rates: the output has a word, every
+        /// output word is an input word or the mask token, and the same
+        /// seed gives the same output.
+        #[test]
+        fn augment_never_empties_and_only_uses_input_words(
+            words in proptest::collection::vec("[a-zA-Z0-9,.!?']{1,8}", 1..40),
+            rates in proptest::array::uniform4(0.0f32..=1.0),
+            seed in any::<u64>(),
+        ) {
+            let text = words.join(" ");
+            let aug = Augmenter {
+                mask_prob: rates[0],
+                mask: TokenMask { rate: rates[1], mode: MaskMode::Replace("[MASK]".into()) },
+                delete_prob: rates[2],
+                delete_rate: rates[3],
+                ..Augmenter::default()
+            };
+            prop_assert!(aug.validate().is_ok());
+            let out = aug.augment(&text, &mut Rng::new(seed));
+            prop_assert_eq!(&out, &aug.augment(&text, &mut Rng::new(seed)));
+            prop_assert!(!out.trim().is_empty());
+            let allowed: HashSet<&str> = words.iter().map(String::as_str).collect();
+            for w in out.split(' ') {
+                prop_assert!(w == "[MASK]" || allowed.contains(w), "{} not from {}", w, text);
+            }
+            let (a, b) = aug.crop_pair(&text, &mut Rng::new(seed));
+            prop_assert!(text.contains(&a) && text.contains(&b));
+        }
+    }
+}

@@ -582,3 +582,49 @@ fn teacher_errors_name_the_field() {
     let e = ScoreCache::open(&path, "t").unwrap_err();
     assert!(e.to_string().contains("scores.jsonl:1"), "{e}");
 }
+
+// --- building inputs --------------------------------------------------------
+
+#[test]
+fn examples_and_corpus_from_beir_and_from_examples() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/beir_tiny");
+    let data = edgecl_trainer::data::beir::load_beir(&dir, "test", ReadOptions::STRICT).unwrap();
+    let examples =
+        edgecl_trainer::mining::examples_from_beir(&data.queries, &data.corpus, &data.qrels);
+    // Positive grades only: q1-d1, q2-d2, q3-d3, q3-d5 (q1-d2 is judged 0).
+    let positives: usize = data.qrels.values().flat_map(|m| m.values()).filter(|&&g| g > 0).count();
+    assert_eq!(examples.len(), positives);
+    let corpus = Corpus::from_documents(&data.corpus).unwrap();
+    assert_eq!(corpus.len(), data.corpus.len());
+    for e in &examples {
+        assert_eq!(corpus.find_text(&e.positive).len(), 1, "{:?} is a corpus text", e.positive);
+    }
+    assert_eq!(corpus.find_text("Tides The moon's gravity raises tides in the oceans.").len(), 1);
+
+    // Mining over the tiny set never hands back a query's own positives.
+    let m = mine(&examples, &corpus, &Bm25Teacher::default(), &top(0..10, 10, None)).unwrap();
+    for e in &m.examples {
+        let own: Vec<&String> =
+            examples.iter().filter(|x| x.query == e.query).map(|x| &x.positive).collect();
+        assert!(e.negatives.iter().all(|n| !own.contains(&n)));
+    }
+
+    // A corpus from examples: distinct positives and negatives.
+    let pool = Corpus::from_examples(&[
+        TrainingExample {
+            query: "a".into(),
+            positive: "x".into(),
+            negatives: vec!["y".into(), "x ".into()],
+            scores: None,
+        },
+        TrainingExample {
+            query: "b".into(),
+            positive: "y".into(),
+            negatives: vec!["z".into()],
+            scores: None,
+        },
+    ])
+    .unwrap();
+    assert_eq!(pool.texts(), ["x", "y", "z"]);
+    assert_eq!(pool.ids(), ["p0", "p1", "p2"]);
+}
