@@ -3,10 +3,12 @@
 //!
 //! A [`Scorer`] maps a query and passages to one score each. Every
 //! [`Embedder`] is one (bi-encoder: dot product of the query vector with
-//! each passage vector). A cross-encoder, which reads query and passage
-//! together and is the usual distillation teacher, is not implemented
-//! here yet: the runtime has no cross-encoder model at this point, and
-//! the trait is all it will need to implement.
+//! each passage vector).
+//!
+//! Missing: a cross-encoder scorer. A cross-encoder reads query and
+//! passage together and is the usual distillation teacher, but the
+//! runtime has no cross-encoder model yet; once it has one, implementing
+//! [`Scorer`] for it is all the rest of this module needs.
 //!
 //! [`ScoreCache`] keeps scores in a JSONL file, one line per scored list:
 //! `{"teacher": str, "query": qid, "docs": [did, ...], "scores": [f, ...]}`.
