@@ -14,3 +14,4 @@ pub mod gradcache;
 pub mod loss;
 pub mod vocab;
 pub mod wordnet;
+pub mod wordnet_task;
