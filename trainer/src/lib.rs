@@ -4,6 +4,7 @@
 pub use edgecl_runtime as runtime;
 
 pub mod bank;
+pub mod batch;
 pub mod bm25;
 pub mod data;
 pub mod embedder;
