@@ -8,5 +8,7 @@ pub mod data;
 pub mod embedder;
 pub mod error;
 pub mod eval;
+pub mod rng;
+pub mod train;
 pub mod vocab;
 pub mod wordnet;
