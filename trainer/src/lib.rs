@@ -12,3 +12,4 @@ pub mod rng;
 pub mod train;
 pub mod vocab;
 pub mod wordnet;
+pub mod wordnet_task;
