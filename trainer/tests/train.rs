@@ -5,16 +5,20 @@
 //! uninterrupted one.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use edgecl_trainer::data::examples::TrainingExample;
 use edgecl_trainer::embedder::Embedder;
 use edgecl_trainer::error::Result;
+use edgecl_trainer::rng::Rng;
+use edgecl_trainer::runtime::encoder::load_pretrained;
+use edgecl_trainer::runtime::infer::{InferenceModel, Precision};
 use edgecl_trainer::runtime::optim::{AdamW, AdamWConfig, Optimizer};
 use edgecl_trainer::runtime::{init, weights, ParamSet};
 use edgecl_trainer::train::checkpoint::{self, TrainState, STATE_FORMAT};
 use edgecl_trainer::train::data::hold_out;
 use edgecl_trainer::train::eval::{evaluate_dev, DevSet};
-use edgecl_trainer::train::TrainConfig;
+use edgecl_trainer::train::{train, NoHooks, TrainConfig, TrainHooks};
 
 // ---- configuration ----------------------------------------------------------------------
 
@@ -251,4 +255,205 @@ fn dev_evaluation_scores_exact_search() {
     let expected = (1.0 + 1.0 / 3f64.log2()) / 2.0;
     assert!((m.ndcg_at_10 - expected).abs() < 1e-9, "{m:?}");
     assert!((m.mrr_at_10 - 0.75).abs() < 1e-9, "{m:?}");
+}
+// ---- the loop on a synthetic task -------------------------------------------------------
+
+/// Made-up words from a seeded syllable generator.
+fn words(rng: &mut Rng, n: usize, onsets: &[&str], vowels: &[&str]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let syl = |rng: &mut Rng| {
+            format!("{}{}", onsets[rng.below(onsets.len())], vowels[rng.below(vowels.len())])
+        };
+        let w = format!("{}{}{}", syl(rng), syl(rng), syl(rng));
+        if seen.insert(w.clone()) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// A retrieval task that needs learning: `concepts` ideas, each with a
+/// query word and an unrelated document word; a query names two ideas, its
+/// passage uses the document words of the same two with filler. The
+/// untrained model has no way to link the two vocabularies.
+fn synthetic_task(path: &Path, concepts: usize, seed: u64) -> usize {
+    let mut rng = Rng::new(seed, 1);
+    let qwords = words(&mut rng, concepts, &["b", "d", "g", "k", "z"], &["a", "o", "u"]);
+    let dwords = words(&mut rng, concepts, &["l", "m", "n", "r", "s"], &["e", "i", "y"]);
+    let filler = ["the", "of", "and", "with", "a", "near"];
+    let mut lines = Vec::new();
+    for a in 0..concepts {
+        for b in a + 1..concepts {
+            let f = |rng: &mut Rng| filler[rng.below(filler.len())];
+            let q = format!("{} {}", qwords[a], qwords[b]);
+            let d = format!(
+                "{} {} {} {} {}",
+                f(&mut rng),
+                dwords[a],
+                f(&mut rng),
+                dwords[b],
+                f(&mut rng)
+            );
+            lines.push(serde_json::json!({"query": q, "positive": d}).to_string());
+        }
+    }
+    rng.shuffle(&mut lines);
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    lines.len()
+}
+
+/// A micro config over `data` writing to `out`: small and fast.
+fn micro_config(data: &Path, out: &Path, max_steps: u64) -> TrainConfig {
+    let mut cfg = TrainConfig::preset("micro").unwrap();
+    cfg.model.train_vocab = 400;
+    cfg.model.max_seq_len = 16;
+    cfg.model.dropout = 0.1;
+    cfg.data.train = data.display().to_string();
+    cfg.data.dev_fraction = 0.1;
+    cfg.optimizer.lr = 1e-3;
+    cfg.optimizer.warmup_steps = 10;
+    cfg.train.batch_size = 32;
+    cfg.train.max_steps = max_steps;
+    cfg.train.eval_every = 0;
+    cfg.train.log_every = 2;
+    cfg.train.checkpoint_every = 0;
+    cfg.train.threads = 2;
+    cfg.train.output_dir = out.display().to_string();
+    cfg
+}
+
+/// Stops the run after a given step, as a kill would.
+struct StopAt(u64);
+
+impl TrainHooks for StopAt {
+    fn should_stop(&mut self, step: u64) -> bool {
+        step >= self.0
+    }
+}
+
+fn model_bits(out: &Path) -> Vec<(String, Vec<u32>)> {
+    weights::load(&out.join("model/model.safetensors"))
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n, t.as_f32().unwrap().iter().map(|x| x.to_bits()).collect()))
+        .collect()
+}
+
+#[test]
+fn micro_model_learns_the_synthetic_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pairs.jsonl");
+    let n = synthetic_task(&data, 30, 11);
+    assert_eq!(n, 435);
+    let mut cfg = micro_config(&data, &dir.path().join("run"), 120);
+    cfg.train.eval_every = 60;
+    let report = train(&cfg, &mut NoHooks).unwrap();
+    assert_eq!(report.steps, 120);
+    assert!(!report.stopped);
+
+    // Step 0 is the untrained model; the last evaluation is the final one.
+    let evals: Vec<(u64, f64)> =
+        report.evals.iter().map(|e| (e.step, e.metrics.ndcg_at_10)).collect();
+    println!("dev nDCG@10 by step: {evals:?}");
+    assert_eq!(evals.iter().map(|e| e.0).collect::<Vec<_>>(), [0, 60, 120]);
+    let (untrained, trained) = (evals[0].1, evals[2].1);
+    assert!(untrained < 0.2, "untrained model already scores {untrained}");
+    assert!(trained > untrained + 0.3, "trained {trained} vs untrained {untrained}");
+    assert_eq!(report.final_dev.as_ref().unwrap().ndcg_at_10, trained);
+    assert!(report.best_dev.as_ref().unwrap().metrics.ndcg_at_10 >= trained);
+
+    // The outputs: a loadable model, metrics, one log line per 2 steps, curves.
+    let out = &report.output_dir;
+    let p = load_pretrained(&out.join("model")).unwrap();
+    assert_eq!(p.params.numel(), report.params);
+    let m = InferenceModel::from_hf_dir(out.join("model"), Precision::F32).unwrap();
+    assert_eq!(m.embed(&["bazoku"]).unwrap().len(), m.dim());
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["steps"], 120);
+    assert!(metrics["peak_rss_bytes"].as_u64().unwrap() > 0);
+    let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 60);
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["step"], 2);
+    let svg = std::fs::read_to_string(out.join("curves.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 2);
+    assert!(out.join("best/model.safetensors").exists());
+}
+
+#[test]
+fn stopped_and_resumed_runs_end_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pairs.jsonl");
+    synthetic_task(&data, 16, 5);
+    let steps = 8;
+
+    // One uninterrupted run.
+    let mut whole = micro_config(&data, &dir.path().join("whole"), steps);
+    whole.train.checkpoint_every = 4;
+    whole.train.eval_every = 4;
+    let a = train(&whole, &mut NoHooks).unwrap();
+
+    // Stopped right after the step-4 checkpoint, then resumed.
+    let mut half = whole.clone();
+    half.train.output_dir = dir.path().join("half").display().to_string();
+    let r = train(&half, &mut StopAt(4)).unwrap();
+    assert!(r.stopped && r.steps == 4);
+    assert!(!Path::new(&half.train.output_dir).join("model").exists());
+    half.train.resume = true;
+    let b = train(&half, &mut NoHooks).unwrap();
+
+    // Killed at step 6, between checkpoints: resumes from step 4 and redoes
+    // 5 and 6.
+    let mut killed = whole.clone();
+    killed.train.output_dir = dir.path().join("killed").display().to_string();
+    let r = train(&killed, &mut StopAt(6)).unwrap();
+    assert_eq!(r.steps, 6);
+    killed.train.resume = true;
+    let c = train(&killed, &mut NoHooks).unwrap();
+
+    assert_eq!(b.steps, steps);
+    assert_eq!(c.steps, steps);
+    let bits = model_bits(&a.output_dir);
+    assert!(!bits.is_empty());
+    assert!(bits == model_bits(&b.output_dir), "stop at 4 + resume differs");
+    assert!(bits == model_bits(&c.output_dir), "kill at 6 + resume differs");
+    // The logs agree too (the killed run's steps 5-6 were rewritten).
+    let log = |o: &Path| {
+        std::fs::read_to_string(o.join("log.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(log(&a.output_dir), log(&c.output_dir));
+    assert_eq!(log(&a.output_dir).len(), 4);
+    assert_eq!(
+        a.evals.iter().map(|e| e.metrics.ndcg_at_10).collect::<Vec<_>>(),
+        c.evals.iter().map(|e| e.metrics.ndcg_at_10).collect::<Vec<_>>()
+    );
+
+    // Resuming under a different optimizer is refused, naming the key.
+    let mut other = killed.clone();
+    other.optimizer.lr = 2e-3;
+    let e = train(&other, &mut NoHooks).unwrap_err().to_string();
+    assert!(e.contains("train.resume"), "{e}");
+}
+
+#[test]
+fn same_seed_same_bits_at_other_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pairs.jsonl");
+    synthetic_task(&data, 12, 3);
+    let mut one = micro_config(&data, &dir.path().join("t1"), 3);
+    one.train.threads = 1;
+    one.data.dev_fraction = 0.0;
+    let mut three = one.clone();
+    three.train.threads = 3;
+    three.train.output_dir = dir.path().join("t3").display().to_string();
+    let a = train(&one, &mut NoHooks).unwrap();
+    let b = train(&three, &mut NoHooks).unwrap();
+    assert!(model_bits(&a.output_dir) == model_bits(&b.output_dir));
 }

@@ -13,11 +13,13 @@ pub mod curves;
 pub mod data;
 pub mod eval;
 pub mod progress;
+pub mod run;
 pub mod sampler;
 
 pub use config::{ConfigError, TrainConfig};
 pub use eval::{DevMetrics, DevSet};
 pub use progress::{ConsoleHooks, NoHooks, StepInfo, TrainHooks};
+pub use run::{train, TrainReport};
 
 /// Peak resident set size of this process in bytes (`VmHWM` of
 /// `/proc/self/status`); `None` where that file does not exist.

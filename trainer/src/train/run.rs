@@ -41,18 +41,17 @@ use super::config::TrainConfig;
 use super::curves::{self, Series};
 use super::data::{self, RunData};
 use super::eval::{evaluate_dev, DevMetrics};
+use super::peak_rss_bytes;
 use super::progress::{StepInfo, TrainHooks};
 use super::sampler::EpochSampler;
-use super::peak_rss_bytes;
 use crate::data::examples::TrainingExample;
 use crate::embedder::Embedder;
 use crate::error::{IoResultExt, Result, TrainerError};
-use crate::loss::{self, InfoNceOptions, Temperature};
 use crate::runtime::encoder::{load_pretrained, save_pretrained, Encoder, TokenBatch};
 use crate::runtime::infer::{InferenceModel, Precision};
 use crate::runtime::optim::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule, Optimizer};
 use crate::runtime::tokenizer::{Tokenizer, Vocab};
-use crate::runtime::{EncoderConfig, Graph, ParamSet, Runtime};
+use crate::runtime::{EncoderConfig, Graph, ParamSet, Runtime, Var};
 use crate::vocab::{self as wordpiece, VocabConfig};
 
 /// What a finished (or stopped) run reports.
@@ -68,6 +67,8 @@ pub struct TrainReport {
     pub best_dev: Option<EvalRecord>,
     /// The dev evaluation of the final parameters.
     pub final_dev: Option<DevMetrics>,
+    /// Every dev evaluation in step order (step 0: the untrained model).
+    pub evals: Vec<EvalRecord>,
     pub output_dir: PathBuf,
     /// Scalar parameters of the encoder.
     pub params: usize,
@@ -125,10 +126,10 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
     // ---- model and tokenizer ------------------------------------------------------------
     // A pretrained folder brings config, weights and vocabulary; from scratch,
     // the vocabulary is a file, a checkpoint's, or trained on the pairs.
-    let (mut enc_cfg, params, vocab_tokens) = if !m.init_from.is_empty() {
+    let (mut enc_cfg, params, vocab_tokens, pretrained_tok) = if !m.init_from.is_empty() {
         let p = load_pretrained(Path::new(&m.init_from))?;
         let tokens: Vec<String> = p.tokenizer.vocab().tokens().map(str::to_string).collect();
-        (p.config, p.params, tokens)
+        (p.config, p.params, tokens, Some(p.tokenizer))
     } else {
         let tokens = match &resume_dir {
             Some(dir) => checkpoint::read_vocab(dir)?,
@@ -138,11 +139,11 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         let mut c = EncoderConfig::preset(&m.preset, tokens.len())?;
         c.projection_dim = (m.projection_dim > 0).then_some(m.projection_dim);
         let params = Encoder::new(c.clone())?.init_params(t.seed)?;
-        (c, params, tokens)
+        (c, params, tokens, None)
     };
     enc_cfg.max_seq_len = m.max_seq_len.min(enc_cfg.max_position_embeddings);
     let vocab = Vocab::from_tokens(&vocab_tokens, "training vocabulary")?;
-    let tokenizer = Tokenizer::new(vocab.clone());
+    let tokenizer = pretrained_tok.unwrap_or_else(|| Tokenizer::new(vocab.clone()));
     let encoder = Encoder::new(enc_cfg.clone())?.with_dropout(m.dropout);
     let encoder_params = params.numel();
     hooks.on_message(&format!(
@@ -156,27 +157,20 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
 
     // ---- loss, optimizer, schedule, sampler ---------------------------------------------
     let mut params = params;
-    let temperature = if l.learn_temperature {
-        loss::add_temperature_param(&mut params, l.temperature)?;
-        Temperature::Learned { init: l.temperature, min: 0.01, max: 1.0 }
-    } else {
-        Temperature::Fixed(l.temperature)
-    };
-    let loss_opts = InfoNceOptions {
-        temperature,
-        symmetric: l.symmetric,
-        margin: l.margin,
-        hardness: l.hardness,
-        mask: None,
-    };
-    let adam = AdamWConfig { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay };
+    if l.learn_temperature || l.symmetric || l.margin > 0.0 || l.hardness > 0.0 {
+        return Err(TrainerError::InvalidArgument {
+            name: "config",
+            reason: "keys loss.learn_temperature, loss.symmetric, loss.margin, loss.hardness: \
+                     not supported by this training loop yet (leave at their defaults)"
+                .into(),
+        });
+    }
+    let adam =
+        AdamWConfig { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay };
     let mut opt = AdamW::new(&params, adam);
     let mut sampler = EpochSampler::new(examples.len(), t.batch_size, t.seed)?;
-    let total_steps = if t.max_steps > 0 {
-        t.max_steps
-    } else {
-        (sampler.batches_per_epoch() * t.epochs) as u64
-    };
+    let total_steps =
+        if t.max_steps > 0 { t.max_steps } else { (sampler.batches_per_epoch() * t.epochs) as u64 };
     let schedule = match o.schedule.as_str() {
         "constant" => LrSchedule::Constant { lr: o.lr },
         "linear" => LrSchedule::WarmupLinear {
@@ -220,6 +214,13 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
 
     // ---- the loop -----------------------------------------------------------------------
     hooks.on_start(total_steps, state.step);
+    if let (Some(dev), true, 0) = (&dev, t.eval_every > 0, state.step) {
+        // The untrained model's score, the curve's starting point.
+        let model = embedder(&enc_cfg, g.params(), &tokenizer)?;
+        let metrics = evaluate_dev(&model, dev, t.eval_batch_size)?;
+        state.evals.push(EvalRecord { step: 0, metrics: metrics.clone() });
+        hooks.on_eval(0, &metrics, false);
+    }
     let session = Instant::now();
     let base_seconds = state.elapsed_seconds;
     let (mut window_start, mut window_steps) = (Instant::now(), 0u64);
@@ -244,7 +245,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         g.set_training(true);
         let q = encoder.forward(&mut g, &qb)?;
         let d = encoder.forward(&mut g, &db)?;
-        let loss = loss::info_nce(&mut g, q, d, &loss_opts)?;
+        let loss = info_nce(&mut g, q, d, l.temperature)?;
         let loss_value = g.scalar(loss)?;
         if !loss_value.is_finite() {
             return Err(TrainerError::InvalidArgument {
@@ -280,7 +281,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
             elapsed,
         };
         hooks.on_step(&info);
-        if state.step % t.log_every == 0 || state.step == total_steps {
+        if state.step.is_multiple_of(t.log_every) || state.step == total_steps {
             let rec = LogRecord {
                 step: state.step,
                 epoch,
@@ -298,11 +299,12 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
 
         // Dev evaluation; keep the best model.
         let last = state.step == total_steps;
-        let eval_now = t.eval_every > 0 && state.step % t.eval_every == 0;
+        let eval_now = t.eval_every > 0 && state.step.is_multiple_of(t.eval_every);
         if let (Some(dev), true) = (&dev, eval_now || last) {
             let model = embedder(&enc_cfg, g.params(), &tokenizer)?;
             let metrics = evaluate_dev(&model, dev, t.eval_batch_size)?;
-            let best = state.best.as_ref().is_none_or(|b| metrics.ndcg_at_10 > b.metrics.ndcg_at_10);
+            let best =
+                state.best.as_ref().is_none_or(|b| metrics.ndcg_at_10 > b.metrics.ndcg_at_10);
             let rec = EvalRecord { step: state.step, metrics: metrics.clone() };
             if best {
                 save_pretrained(&out.join("best"), &enc_cfg, g.params(), &vocab)?;
@@ -313,7 +315,8 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         }
 
         // Checkpoint every `checkpoint_every` (and at the end).
-        let ckpt_now = t.checkpoint_every > 0 && (state.step % t.checkpoint_every == 0 || last);
+        let ckpt_now =
+            t.checkpoint_every > 0 && (state.step.is_multiple_of(t.checkpoint_every) || last);
         if ckpt_now {
             state.sampler = sampler.to_json();
             state.graph_pass = g.pass();
@@ -336,6 +339,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
                 peak_rss_bytes: peak_rss_bytes(),
                 best_dev: state.best.clone(),
                 final_dev: None,
+                evals: state.evals.clone(),
                 output_dir: out,
                 params: encoder_params,
                 stopped: true,
@@ -354,6 +358,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         peak_rss_bytes: peak_rss_bytes(),
         best_dev: state.best.clone(),
         final_dev,
+        evals: state.evals.clone(),
         output_dir: out.clone(),
         params: encoder_params,
         stopped: false,
@@ -392,10 +397,20 @@ impl Embedder for InferEmbedder {
 }
 
 fn embedder(cfg: &EncoderConfig, params: &ParamSet, tok: &Tokenizer) -> Result<InferEmbedder> {
-    let model = InferenceModel::from_params(cfg, params, tok.clone(), Precision::F32).map_err(
-        |e| TrainerError::InvalidArgument { name: "dev model", reason: e.to_string() },
-    )?;
+    let model = InferenceModel::from_params(cfg, params, tok.clone(), Precision::F32)
+        .map_err(|e| TrainerError::InvalidArgument { name: "dev model", reason: e.to_string() })?;
     Ok(InferEmbedder(model))
+}
+
+/// InfoNCE with in-batch negatives: `q` `[B, D]` against `d` `[N, D]`,
+/// `N >= B`, row `i` of `d` the positive of query `i`:
+/// `mean_i -log softmax(q_i . d / t)[i]`.
+fn info_nce(g: &mut Graph, q: Var, d: Var, temperature: f32) -> Result<Var> {
+    let b = g.dims(q)?[0];
+    let sim = g.similarity(q, d)?;
+    let logits = g.scale(sim, 1.0 / temperature)?;
+    let targets: Vec<u32> = (0..b as u32).collect();
+    Ok(g.cross_entropy(logits, &targets)?)
 }
 
 /// Tokens of a `vocab.txt`, one per line.
