@@ -3,6 +3,7 @@
 
 pub use edgecl_runtime as runtime;
 
+pub mod bank;
 pub mod bm25;
 pub mod data;
 pub mod embedder;
@@ -10,6 +11,8 @@ pub mod error;
 pub mod eval;
 pub mod rng;
 pub mod train;
+pub mod gradcache;
+pub mod loss;
 pub mod vocab;
 pub mod wordnet;
 pub mod wordnet_task;
