@@ -101,6 +101,7 @@ fn state(step: u64) -> TrainState {
         evals: vec![],
         best: None,
         elapsed_seconds: 1.5,
+        bank_rows_pushed: 0,
     }
 }
 
@@ -119,12 +120,12 @@ fn checkpoint_round_trips_and_a_failed_write_leaves_the_old_one() {
     let mut opt = AdamW::new(&ps, AdamWConfig::default());
     ps.iter_mut().for_each(|p| p.grad_mut().fill(0.5));
     opt.step(&mut ps, 0.1).unwrap();
-    let written = checkpoint::write(&root, &ps, &opt, &vocab, &state(4), 2).unwrap();
+    let written = checkpoint::write(&root, &ps, &opt, &vocab, &[], &state(4), 2).unwrap();
     assert_eq!(checkpoint::latest(&root).unwrap().as_deref(), Some(written.as_path()));
 
     // A write that cannot create its temp folder fails and leaves step 4.
     std::fs::write(root.join("step-00000008.tmp"), b"in the way").unwrap();
-    let e = checkpoint::write(&root, &small_params(9), &opt, &vocab, &state(8), 2);
+    let e = checkpoint::write(&root, &small_params(9), &opt, &vocab, &[], &state(8), 2);
     assert!(e.is_err(), "the write should fail");
     let latest = checkpoint::latest(&root).unwrap().unwrap();
     assert_eq!(latest, written);
@@ -143,7 +144,7 @@ fn checkpoint_round_trips_and_a_failed_write_leaves_the_old_one() {
     // Later checkpoints replace it and old ones are pruned to `keep`.
     std::fs::remove_file(root.join("step-00000008.tmp")).unwrap();
     for s in [8, 12, 16] {
-        checkpoint::write(&root, &ps, &opt, &vocab, &state(s), 2).unwrap();
+        checkpoint::write(&root, &ps, &opt, &vocab, &[], &state(s), 2).unwrap();
     }
     let mut names: Vec<String> = std::fs::read_dir(&root)
         .unwrap()
@@ -279,6 +280,12 @@ fn words(rng: &mut Rng, n: usize, onsets: &[&str], vowels: &[&str]) -> Vec<Strin
 /// passage uses the document words of the same two with filler. The
 /// untrained model has no way to link the two vocabularies.
 fn synthetic_task(path: &Path, concepts: usize, seed: u64) -> usize {
+    synthetic_task_with_negatives(path, concepts, seed, false)
+}
+
+/// [`synthetic_task`], optionally giving each pair one hard negative: the
+/// passage of a pair sharing its first idea.
+fn synthetic_task_with_negatives(path: &Path, concepts: usize, seed: u64, negs: bool) -> usize {
     let mut rng = Rng::new(seed, 1);
     let qwords = words(&mut rng, concepts, &["b", "d", "g", "k", "z"], &["a", "o", "u"]);
     let dwords = words(&mut rng, concepts, &["l", "m", "n", "r", "s"], &["e", "i", "y"]);
@@ -296,7 +303,14 @@ fn synthetic_task(path: &Path, concepts: usize, seed: u64) -> usize {
                 dwords[b],
                 f(&mut rng)
             );
-            lines.push(serde_json::json!({"query": q, "positive": d}).to_string());
+            let mut line = serde_json::json!({"query": q, "positive": d});
+            if negs {
+                let c = (b + 1 + rng.below(concepts - 2)) % concepts;
+                let c = if c == a { (c + 1) % concepts } else { c };
+                let n = format!("{} {} {}", dwords[a], f(&mut rng), dwords[c]);
+                line["negatives"] = serde_json::json!([n]);
+            }
+            lines.push(line.to_string());
         }
     }
     rng.shuffle(&mut lines);
@@ -456,4 +470,36 @@ fn same_seed_same_bits_at_other_thread_counts() {
     let a = train(&one, &mut NoHooks).unwrap();
     let b = train(&three, &mut NoHooks).unwrap();
     assert!(model_bits(&a.output_dir) == model_bits(&b.output_dir));
+}
+
+#[test]
+fn every_loss_option_resumes_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pairs.jsonl");
+    synthetic_task_with_negatives(&data, 14, 9, true);
+    let mut whole = micro_config(&data, &dir.path().join("whole"), 7);
+    whole.train.batch_size = 16;
+    whole.train.checkpoint_every = 3;
+    whole.loss.hard_negatives = 1;
+    whole.loss.memory_bank = 40;
+    whole.loss.gradcache_minibatch = 8;
+    whole.loss.learn_temperature = true;
+    whole.loss.symmetric = true;
+    whole.loss.margin = 0.1;
+    whole.loss.hardness = 0.5;
+    let a = train(&whole, &mut NoHooks).unwrap();
+
+    // Killed at step 5 (bank full and wrapped by then), resumed from 3.
+    let mut killed = whole.clone();
+    killed.train.output_dir = dir.path().join("killed").display().to_string();
+    assert!(train(&killed, &mut StopAt(5)).unwrap().stopped);
+    killed.train.resume = true;
+    let c = train(&killed, &mut NoHooks).unwrap();
+    assert!(model_bits(&a.output_dir) == model_bits(&c.output_dir));
+
+    // A bank smaller than one step's documents is refused, naming the key.
+    let mut small = whole.clone();
+    small.loss.memory_bank = 8;
+    let e = train(&small, &mut NoHooks).unwrap_err().to_string();
+    assert!(e.contains("loss.memory_bank"), "{e}");
 }

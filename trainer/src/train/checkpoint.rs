@@ -6,6 +6,7 @@
 //! step-00000400/params.safetensors     every parameter (runtime::weights)
 //! step-00000400/optimizer.safetensors  AdamW moments and step (runtime::optim)
 //! step-00000400/vocab.txt              the tokenizer's vocabulary
+//! step-00000400/extra.safetensors      other tensors of the run (memory bank rows)
 //! step-00000400/state.json             step, RNG, sampler position, history, config
 //! latest                               the name of the newest complete checkpoint
 //! ```
@@ -32,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use super::eval::DevMetrics;
 use crate::error::{IoResultExt, Result, TrainerError};
 use crate::runtime::optim::Optimizer;
-use crate::runtime::{weights, ParamSet};
+use crate::runtime::{weights, ParamSet, Tensor};
 
 /// Version of `state.json`.
 pub const STATE_FORMAT: u32 = 1;
@@ -76,6 +77,9 @@ pub struct TrainState {
     pub best: Option<EvalRecord>,
     /// Training seconds before this checkpoint (over all resumed pieces).
     pub elapsed_seconds: f64,
+    /// Rows ever pushed into the memory bank (fixes its ring position).
+    #[serde(default)]
+    pub bank_rows_pushed: u64,
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> TrainerError {
@@ -119,6 +123,7 @@ pub fn write(
     params: &ParamSet,
     optimizer: &dyn Optimizer,
     vocab: &[String],
+    extra: &[(&str, &Tensor)],
     state: &TrainState,
     keep: usize,
 ) -> Result<PathBuf> {
@@ -142,6 +147,7 @@ pub fn write(
         text.push('\n');
     }
     write_atomic(&tmp.join("vocab.txt"), text.as_bytes())?;
+    weights::save(&tmp.join("extra.safetensors"), extra, None)?;
     let json = serde_json::to_vec_pretty(state).map_err(|e| bad(&tmp, e.to_string()))?;
     write_atomic(&tmp.join("state.json"), &json)?;
     sync_dir(&tmp)?;
@@ -204,6 +210,11 @@ pub fn read_state(dir: &Path) -> Result<TrainState> {
         return Err(bad(&path, format!("format {} (expected {STATE_FORMAT})", state.format)));
     }
     Ok(state)
+}
+
+/// Reads a checkpoint's extra tensors, sorted by name.
+pub fn read_extra(dir: &Path) -> Result<Vec<(String, Tensor)>> {
+    Ok(weights::load(&dir.join("extra.safetensors"))?)
 }
 
 /// Reads a checkpoint's vocabulary tokens.

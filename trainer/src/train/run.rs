@@ -25,9 +25,18 @@
 //! thread count; a resumed run restores those counters and reproduces an
 //! uninterrupted one bit for bit (tests/train.rs checks both).
 //!
-//! Left out: memory-bank negatives and gradient caching (`loss.memory_bank`
-//! and `loss.gradcache_minibatch` are refused with a typed error), teacher
-//! distillation, mixed precision.
+//! Options on top of that step: hard negatives from the data join the
+//! document side (shared by every query); a memory bank appends the
+//! document embeddings of recent steps as constant negatives; gradient
+//! caching embeds the batch in mini-batches (same loss, less memory, one
+//! more forward pass). A negative whose text equals another query's
+//! positive is masked out of that query's softmax rather than counted as
+//! wrong.
+//!
+//! Left out: teacher distillation (the losses exist in `crate::loss`; the
+//! data's `scores` are not used here yet), a momentum encoder for the bank
+//! (bank rows come from the online model of earlier steps), mixed
+//! precision.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -44,14 +53,17 @@ use super::eval::{evaluate_dev, DevMetrics};
 use super::peak_rss_bytes;
 use super::progress::{StepInfo, TrainHooks};
 use super::sampler::EpochSampler;
+use crate::bank::MemoryBank;
 use crate::data::examples::TrainingExample;
 use crate::embedder::Embedder;
 use crate::error::{IoResultExt, Result, TrainerError};
+use crate::gradcache::{grad_cache_step, Side};
+use crate::loss::{self, InfoNceOptions, Temperature};
 use crate::runtime::encoder::{load_pretrained, save_pretrained, Encoder, TokenBatch};
 use crate::runtime::infer::{InferenceModel, Precision};
 use crate::runtime::optim::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule, Optimizer};
 use crate::runtime::tokenizer::{Tokenizer, Vocab};
-use crate::runtime::{EncoderConfig, Graph, ParamSet, Runtime, Var};
+use crate::runtime::{EncoderConfig, Graph, ParamSet, Runtime, Tensor, Var};
 use crate::vocab::{self as wordpiece, VocabConfig};
 
 /// What a finished (or stopped) run reports.
@@ -81,11 +93,14 @@ pub struct TrainReport {
 pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainReport> {
     cfg.check_runnable()?;
     let (m, l, o, t) = (&cfg.model, &cfg.loss, &cfg.optimizer, &cfg.train);
-    if l.memory_bank > 0 || l.gradcache_minibatch > 0 {
-        let key = if l.memory_bank > 0 { "memory_bank" } else { "gradcache_minibatch" };
+    let docs_per_step = t.batch_size * (1 + l.hard_negatives);
+    if l.memory_bank > 0 && l.memory_bank < docs_per_step {
         return Err(TrainerError::InvalidArgument {
             name: "config",
-            reason: format!("key loss.{key}: not supported by this training loop yet (set 0)"),
+            reason: format!(
+                "key loss.memory_bank: {} rows cannot hold one step's {docs_per_step} documents",
+                l.memory_bank
+            ),
         });
     }
     let out = cfg.output_dir();
@@ -157,14 +172,23 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
 
     // ---- loss, optimizer, schedule, sampler ---------------------------------------------
     let mut params = params;
-    if l.learn_temperature || l.symmetric || l.margin > 0.0 || l.hardness > 0.0 {
-        return Err(TrainerError::InvalidArgument {
-            name: "config",
-            reason: "keys loss.learn_temperature, loss.symmetric, loss.margin, loss.hardness: \
-                     not supported by this training loop yet (leave at their defaults)"
-                .into(),
-        });
-    }
+    let temperature = if l.learn_temperature {
+        loss::add_temperature_param(&mut params, l.temperature)?;
+        Temperature::Learned { init: l.temperature, min: 0.01, max: 1.0 }
+    } else {
+        Temperature::Fixed(l.temperature)
+    };
+    let loss_opts = InfoNceOptions {
+        temperature,
+        symmetric: l.symmetric,
+        margin: l.margin,
+        hardness: l.hardness,
+        mask: None,
+    };
+    let mut bank = match l.memory_bank {
+        0 => None,
+        rows => Some(MemoryBank::new(rows, enc_cfg.embedding_dim())?),
+    };
     let adam =
         AdamWConfig { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay };
     let mut opt = AdamW::new(&params, adam);
@@ -200,10 +224,14 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         evals: Vec::new(),
         best: None,
         elapsed_seconds: 0.0,
+        bank_rows_pushed: 0,
     };
     if let (Some(dir), Some(s)) = (&resume_dir, resumed) {
         checkpoint::load_tensors(dir, &mut params, &mut opt)?;
         sampler = EpochSampler::from_json(&s.sampler, examples.len(), t.batch_size)?;
+        if let Some(b) = &mut bank {
+            restore_bank(b, dir, s.bank_rows_pushed)?;
+        }
         state = s;
         state.config = cfg.to_toml();
     }
@@ -238,24 +266,71 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         for &i in &batch {
             docs.extend(examples[i].negatives.iter().take(k).map(String::as_str));
         }
-        let qb = TokenBatch::from_texts(&tokenizer, &queries, enc_cfg.max_seq_len)?;
-        let db = TokenBatch::from_texts(&tokenizer, &docs, enc_cfg.max_seq_len)?;
+        let bank_rows = bank.as_ref().map_or(0, |b| b.len());
+        let opts = InfoNceOptions {
+            mask: duplicate_mask(&examples, &batch, &docs, bank_rows),
+            ..loss_opts.clone()
+        };
+        let bank_values: Vec<f32> = bank.as_ref().map_or(Vec::new(), |b| b.as_slice().to_vec());
+        let with_bank = |g: &mut Graph, d: Var| -> Result<Var> {
+            if bank_values.is_empty() {
+                return Ok(d);
+            }
+            let dim = g.dims(d)?[1];
+            let rows = g.input_slice(&[bank_values.len() / dim, dim], &bank_values)?;
+            Ok(g.concat_rows(&[d, rows])?)
+        };
 
-        // Forward both sides through the shared encoder, then the loss.
+        // Forward both sides through the shared encoder, then the loss
+        // (and its backward). Gradient caching does both in mini-batches.
         g.set_training(true);
-        let q = encoder.forward(&mut g, &qb)?;
-        let d = encoder.forward(&mut g, &db)?;
-        let loss = info_nce(&mut g, q, d, l.temperature)?;
-        let loss_value = g.scalar(loss)?;
+        let mut doc_values = Vec::new();
+        let loss_value = if l.gradcache_minibatch > 0 {
+            let embed = |g: &mut Graph, side: Side, rows: std::ops::Range<usize>| {
+                let texts = match side {
+                    Side::Query => &queries[rows],
+                    Side::Doc => &docs[rows],
+                };
+                let tb = TokenBatch::from_texts(&tokenizer, texts, enc_cfg.max_seq_len)?;
+                Ok(encoder.forward(g, &tb)?)
+            };
+            let loss_fn = |g: &mut Graph, q: Var, d: Var| {
+                if bank.is_some() {
+                    doc_values = g.value(d)?.to_vec_f32()?;
+                }
+                let d = with_bank(g, d)?;
+                loss::info_nce(g, q, d, &opts)
+            };
+            let mb = l.gradcache_minibatch;
+            grad_cache_step(&mut g, queries.len(), docs.len(), mb, embed, loss_fn)?.loss
+        } else {
+            let qb = TokenBatch::from_texts(&tokenizer, &queries, enc_cfg.max_seq_len)?;
+            let db = TokenBatch::from_texts(&tokenizer, &docs, enc_cfg.max_seq_len)?;
+            let q = encoder.forward(&mut g, &qb)?;
+            let d = encoder.forward(&mut g, &db)?;
+            if bank.is_some() {
+                doc_values = g.value(d)?.to_vec_f32()?;
+            }
+            let d = with_bank(&mut g, d)?;
+            let loss = loss::info_nce(&mut g, q, d, &opts)?;
+            let value = g.scalar(loss)?;
+            if value.is_finite() {
+                g.backward(loss)?;
+            }
+            value
+        };
         if !loss_value.is_finite() {
             return Err(TrainerError::InvalidArgument {
                 name: "training",
                 reason: format!("step {}: loss is {loss_value}; lower optimizer.lr", step + 1),
             });
         }
+        if let Some(b) = &mut bank {
+            b.push(&doc_values)?;
+            state.bank_rows_pushed += (doc_values.len() / b.dim()) as u64;
+        }
 
-        // Backward, clip, AdamW step, clear the gradients.
-        g.backward(loss)?;
+        // Clip, AdamW step, clear the gradients.
         g.reset();
         let grad_norm = if o.clip_norm > 0.0 {
             Some(clip_grad_norm(g.params_mut(), o.clip_norm)?)
@@ -321,11 +396,20 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
             state.sampler = sampler.to_json();
             state.graph_pass = g.pass();
             state.elapsed_seconds = base_seconds + session.elapsed().as_secs_f64();
+            let bank_tensor = match &bank {
+                Some(b) if !b.is_empty() => {
+                    Some(Tensor::from_vec(&[b.len(), b.dim()], b.as_slice().to_vec())?)
+                }
+                _ => None,
+            };
+            let extra: Vec<(&str, &Tensor)> =
+                bank_tensor.iter().map(|t| (BANK_TENSOR, t)).collect();
             let dir = checkpoint::write(
                 &ckpt_root,
                 g.params(),
                 &opt,
                 &vocab_tokens,
+                &extra,
                 &state,
                 t.keep_checkpoints,
             )?;
@@ -402,15 +486,56 @@ fn embedder(cfg: &EncoderConfig, params: &ParamSet, tok: &Tokenizer) -> Result<I
     Ok(InferEmbedder(model))
 }
 
-/// InfoNCE with in-batch negatives: `q` `[B, D]` against `d` `[N, D]`,
-/// `N >= B`, row `i` of `d` the positive of query `i`:
-/// `mean_i -log softmax(q_i . d / t)[i]`.
-fn info_nce(g: &mut Graph, q: Var, d: Var, temperature: f32) -> Result<Var> {
-    let b = g.dims(q)?[0];
-    let sim = g.similarity(q, d)?;
-    let logits = g.scale(sim, 1.0 / temperature)?;
-    let targets: Vec<u32> = (0..b as u32).collect();
-    Ok(g.cross_entropy(logits, &targets)?)
+/// Name of the memory bank's rows in a checkpoint's extra tensors.
+const BANK_TENSOR: &str = "memory_bank";
+
+/// Refills `bank` from a checkpoint: the rows in storage order, then the
+/// write position, recovered from the rows ever pushed (every push is at
+/// most one bank's worth, so the ring turned exactly that far) by pushing
+/// the first rows again over themselves.
+fn restore_bank(bank: &mut MemoryBank, dir: &Path, pushed: u64) -> Result<()> {
+    bank.clear();
+    if pushed == 0 {
+        return Ok(());
+    }
+    let extra = checkpoint::read_extra(dir)?;
+    let rows = extra.iter().find(|(n, _)| n == BANK_TENSOR).map(|(_, t)| t).ok_or_else(|| {
+        TrainerError::InvalidArgument {
+            name: "checkpoint",
+            reason: format!("{}: no memory bank rows", dir.display()),
+        }
+    })?;
+    let values = rows.as_f32()?;
+    bank.push(values)?;
+    let cap = bank.capacity() as u64;
+    let next = if pushed <= cap { 0 } else { ((pushed - cap) % cap) as usize };
+    bank.push(&values[..next * bank.dim()])?;
+    Ok(())
+}
+
+/// Marks, for each query of the batch, the documents whose text is that
+/// query's positive but which are not its own positive row (another
+/// query's identical positive, or a hard negative that is really
+/// relevant); `None` when nothing is marked. Layout `[B, docs + bank]`.
+fn duplicate_mask(
+    examples: &[TrainingExample],
+    batch: &[usize],
+    docs: &[&str],
+    bank_rows: usize,
+) -> Option<Vec<bool>> {
+    let n = docs.len() + bank_rows;
+    let mut mask = vec![false; batch.len() * n];
+    let mut any = false;
+    for (i, &e) in batch.iter().enumerate() {
+        let positive = examples[e].positive.as_str();
+        for (j, d) in docs.iter().enumerate() {
+            if j != i && *d == positive {
+                mask[i * n + j] = true;
+                any = true;
+            }
+        }
+    }
+    any.then_some(mask)
 }
 
 /// Tokens of a `vocab.txt`, one per line.
