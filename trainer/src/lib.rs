@@ -12,6 +12,8 @@ pub mod error;
 pub mod eval;
 pub mod gradcache;
 pub mod loss;
+pub mod rng;
+pub mod train;
 pub mod vocab;
 pub mod wordnet;
 pub mod wordnet_task;
