@@ -138,6 +138,8 @@ pub(crate) enum Op {
         a: usize,
         b: usize,
     },
+    /// Row/column plumbing and loss pointwise ops (`ops::shape`).
+    Shape(ops::shape::ShapeOp),
     /// A value with no backward rule (argmax); reaching it in backward is
     /// an error naming the op.
     NoGrad {
@@ -170,6 +172,7 @@ impl Op {
             Op::CrossEntropy { .. } => "cross_entropy",
             Op::KlDiv { .. } => "kl_div",
             Op::Mse { .. } => "mse",
+            Op::Shape(op) => op.name(),
             Op::NoGrad { name, .. } => name,
         }
     }

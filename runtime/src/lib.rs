@@ -18,6 +18,7 @@ pub mod error;
 pub mod gradcheck;
 pub mod hnsw;
 pub mod index;
+pub mod infer;
 pub mod init;
 pub mod ops;
 pub mod optim;

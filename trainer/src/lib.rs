@@ -3,10 +3,14 @@
 
 pub use edgecl_runtime as runtime;
 
+pub mod bank;
 pub mod bm25;
 pub mod data;
 pub mod embedder;
 pub mod error;
 pub mod eval;
+pub mod gradcache;
+pub mod loss;
 pub mod vocab;
 pub mod wordnet;
+pub mod wordnet_task;

@@ -4,8 +4,9 @@
 //! reshape, reductions, GELU, dropout), [`linalg`] (batched matmul and the
 //! similarity matrix), [`norm`] (layer norm, L2 normalisation, softmax and
 //! log-softmax), [`attention`] (fused multi-head attention), [`pooling`]
-//! (embedding gather, mean and CLS pooling) and [`loss`] (cross-entropy, KL
-//! divergence, MSE). Forward functions are methods on [`crate::Graph`];
+//! (embedding gather, mean and CLS pooling), [`loss`] (cross-entropy, KL
+//! divergence, MSE) and [`shape`] (concatenation, narrowing, transpose and
+//! the pointwise functions losses need). Forward functions are methods on [`crate::Graph`];
 //! `backward` routes a tape node to its rule. Hot loops call
 //! `edgecl_kernels` so they speed up with the kernels.
 //!
@@ -19,6 +20,7 @@ pub mod linalg;
 pub mod loss;
 pub mod norm;
 pub mod pooling;
+pub mod shape;
 
 use crate::autodiff::{Graph, Op};
 use crate::error::Result;
@@ -65,6 +67,7 @@ pub(crate) fn backward(g: &mut Graph, i: usize, dy: &[f32]) -> Result<()> {
         }
         &Op::KlDiv { logp, logq } => loss::kl_div_backward(g, logp, logq, dy),
         &Op::Mse { a, b } => loss::mse_backward(g, a, b, dy),
+        &Op::Shape(op) => shape::backward(g, i, op, dy),
         &Op::NoGrad { name, .. } => Err(crate::Error::BackwardNotSupported { op: name }),
     }
 }
