@@ -6,9 +6,10 @@
 //! errors (including clap's) and 1 for errors while running.
 //!
 //! Shared pieces: [`error`] (the error type and exit codes), [`npy`] and
-//! [`vectors`] (vector files), [`files`] (atomic writes), [`progress`]
-//! (bars on stderr, hidden under `--quiet` or when stderr is not a
-//! terminal).
+//! [`vectors`] (vector files), [`files`] (atomic writes), [`model`]
+//! (loading an encoder, batched embedding, the model digest), [`output`]
+//! (stdout that survives a closed pipe), [`progress`] (bars on stderr,
+//! hidden under `--quiet` or when stderr is not a terminal).
 
 use std::process::ExitCode;
 
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod error;
 mod files;
+mod model;
 mod npy;
 mod output;
 mod progress;
@@ -42,10 +44,12 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Quantize vectors (int8, binary, 4/8-bit PQ) and report the error.
     Quantize(cmd::quantize::Args),
-    /// Build an index from vectors.
+    /// Embed texts with an encoder into .npy or JSONL vectors.
+    Embed(cmd::embed::Args),
+    /// Build an index from vectors or from a corpus and a model.
     #[command(subcommand)]
     Index(cmd::index::Command),
-    /// Search an index with query vectors.
+    /// Search an index with query texts or vectors.
     Search(cmd::search::Args),
     /// Show the detected CPU features and the tier each kernel family uses.
     Cpu,
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
     let result: Result<(), CliError> = match cli.command {
         Command::Eval(args) => cmd::eval::run(&args, quiet),
         Command::Quantize(args) => cmd::quantize::run(&args),
+        Command::Embed(args) => cmd::embed::run(&args, quiet),
         Command::Index(c) => cmd::index::run(&c, quiet),
         Command::Search(args) => cmd::search::run(&args, quiet),
         Command::Cpu => cmd::cpu::run(),

@@ -221,13 +221,24 @@ pub fn read_ids(path: &Path, count: usize) -> CmdResult<Vec<String>> {
 }
 
 /// Writes vectors to `path` in the format its extension names: a matrix
-/// for `.npy` (ids dropped), `{"id", "vector"}` lines for `.jsonl`.
-pub fn write(path: &Path, flag: &str, ids: &[String], data: &[f32], dim: usize) -> CmdResult {
+/// for `.npy` (ids and texts dropped), `{"id", "vector", "text"?}` lines
+/// for `.jsonl` (`texts` empty, or one per vector).
+pub fn write(
+    path: &Path,
+    flag: &str,
+    ids: &[String],
+    texts: &[String],
+    data: &[f32],
+    dim: usize,
+) -> CmdResult {
     match format_of(path, flag)? {
         Format::Npy => npy::write(path, data, ids.len(), dim),
         Format::Jsonl => write_atomic(path, |w| {
-            for (id, row) in ids.iter().zip(data.chunks_exact(dim)) {
-                let line = serde_json::json!({ "id": id, "vector": row });
+            for (i, (id, row)) in ids.iter().zip(data.chunks_exact(dim)).enumerate() {
+                let mut line = serde_json::json!({ "id": id, "vector": row });
+                if let Some(t) = texts.get(i) {
+                    line["text"] = Value::String(t.clone());
+                }
                 writeln!(w, "{line}")?;
             }
             Ok(())

@@ -4,14 +4,15 @@
 //! - `--bm25`: the trainer's BM25 over title + text (k1 0.9, b 0.4,
 //!   Porter stemming, Lucene's stop words), the baseline every dense model
 //!   is compared with;
-//! - `--index INDEX --query-vectors FILE`: searching an index with query
-//!   vectors keyed by query id, with the same search flags as `search`.
+//! - `--index INDEX --model MODEL`: searching an index with the judged
+//!   queries embedded by the model (refused when the index stores another
+//!   model's digest), or `--index INDEX --query-vectors FILE` with query
+//!   vectors keyed by query id; the search flags are those of `search`.
 //!
 //! Metrics are the trainer's ([`edgecl_trainer::eval`], trec_eval's
 //! definitions): by default nDCG@10, MRR@10, MAP@100 and Recall@1/10/100.
 //! Each query retrieves `--depth` documents (default: the largest cutoff
 //! asked for). The run can be written as a TREC file for other tools.
-//! Left out: embedding query texts with a model (queries come as vectors).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use serde_json::{json, Map, Value};
 
 use super::{open_container, rescore_name, CmdResult, SearchOpts};
 use crate::error::{CliError, Context};
+use crate::model;
 use crate::output::out;
 use crate::progress::Progress;
 use crate::vectors;
@@ -34,6 +36,7 @@ use crate::vectors;
 const EXAMPLES: &str = "Examples:
   edgecl eval --beir data/scifact --bm25
   edgecl eval --beir data/scifact --run dense.trec --metrics ndcg@10,recall@100 --json
+  edgecl eval --beir data/scifact --index scifact.ecl --model models/minilm
   edgecl eval --beir data/scifact --index scifact.ecl --query-vectors queries.jsonl \\
       --mode binary --rescore int8 --out-run binary.trec
 
@@ -42,6 +45,7 @@ Metrics: ndcg@K, mrr@K, map@K, recall@K, p@K (trec_eval's definitions).";
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["run", "bm25", "index"]))]
+#[command(group = clap::ArgGroup::new("query_source").args(["query_vectors", "model"]))]
 pub struct Args {
     /// BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
     #[arg(long, value_name = "DIR")]
@@ -56,8 +60,14 @@ pub struct Args {
     #[arg(long)]
     bm25: bool,
     /// Evaluate searches of this index.
-    #[arg(long, value_name = "INDEX", requires = "query_vectors")]
+    #[arg(long, value_name = "INDEX", requires = "query_source")]
     index: Option<PathBuf>,
+    /// Model that embeds the queries for --index.
+    #[arg(long, value_name = "MODEL", requires = "index")]
+    model: Option<PathBuf>,
+    /// Run a folder model's linear layers in int8.
+    #[arg(long, requires = "model")]
+    int8: bool,
     /// Query vectors for --index, keyed by query id (.jsonl {"id", "vector"}).
     #[arg(long, value_name = "FILE", requires = "index")]
     query_vectors: Option<PathBuf>,
@@ -155,36 +165,64 @@ fn bm25_run(args: &Args, depth: usize, quiet: bool) -> CmdResult<(Qrels, Run, Va
 
 /// Searches of an index, one per judged query that has a vector.
 fn index_run(args: &Args, depth: usize, quiet: bool) -> CmdResult<(Qrels, Run, Value)> {
-    let (_, _, qrels_path) = beir_paths(&args.beir, &args.split);
+    let (_, queries_path, qrels_path) = beir_paths(&args.beir, &args.split);
     let qrels = beir::load_qrels(&qrels_path, ReadOptions::STRICT)?.data;
-    let index_path = args.index.as_deref().expect("clap requires --index");
-    let qv_path = args.query_vectors.as_deref().expect("clap requires --query-vectors");
-
+    let Some(index_path) = args.index.as_deref() else {
+        return Err(CliError::usage("--index", "required here"));
+    };
     let mapped = open_container(index_path, Checksums::HeaderOnly)?;
     let c = mapped.container();
     let index = Index::open(&c).at(index_path.display())?;
     let params = args.search.params(&index, depth)?;
-    let q = vectors::read(qv_path, "--query-vectors")?;
-    if q.dim != index.dim() {
-        return Err(CliError::runtime(
-            qv_path.display(),
-            format!("queries have dimension {}, the index {}", q.dim, index.dim()),
-        ));
-    }
+
+    // Query vectors: embedded judged queries, or a file keyed by query id.
+    let (ids, data, from) = match (&args.model, &args.query_vectors) {
+        (Some(path), _) => {
+            let m = model::load(path, args.int8, "--model")?;
+            model::check_digest(&m, index.model_hash(), index_path)?;
+            if m.dim() != index.dim() {
+                return Err(CliError::runtime(
+                    format!("--model {}", path.display()),
+                    format!("makes dimension {}, the index holds {}", m.dim(), index.dim()),
+                ));
+            }
+            let queries =
+                beir::open_queries(&queries_path, ReadOptions::STRICT)?.collect_loaded()?.data;
+            let (ids, texts): (Vec<String>, Vec<String>) = queries
+                .into_iter()
+                .filter(|q| qrels.contains_key(&q.id))
+                .map(|q| (q.id, q.text))
+                .unzip();
+            let data = m.embed_all(&texts, 64, "embedding", quiet)?;
+            (ids, data, format!("--model {}", path.display()))
+        }
+        (None, Some(path)) => {
+            let q = vectors::read(path, "--query-vectors")?;
+            if q.dim != index.dim() {
+                return Err(CliError::runtime(
+                    path.display(),
+                    format!("queries have dimension {}, the index {}", q.dim, index.dim()),
+                ));
+            }
+            (q.ids, q.data, path.display().to_string())
+        }
+        (None, None) => {
+            return Err(CliError::usage("--index", "needs --model or --query-vectors"));
+        }
+    };
+    let dim = index.dim();
 
     // Only judged queries are searched; the others cannot change a metric.
-    let judged: Vec<(&String, &[f32])> = q
-        .ids
+    let judged: Vec<(&String, &[f32])> = ids
         .iter()
-        .zip(q.data.chunks_exact(q.dim))
+        .zip(data.chunks_exact(dim))
         .filter(|(id, _)| qrels.contains_key(id.as_str()))
         .collect();
     let bar = Progress::new(judged.len() as u64, "queries", quiet);
     let run: Run = judged
         .par_iter()
         .map(|(id, vector)| {
-            let hits =
-                index.search(vector, &params).at(format!("{}: query {id}", qv_path.display()))?;
+            let hits = index.search(vector, &params).at(format!("{from}: query {id}"))?;
             bar.inc(1);
             let docs = hits
                 .iter()
@@ -193,17 +231,17 @@ fn index_run(args: &Args, depth: usize, quiet: bool) -> CmdResult<(Qrels, Run, V
         })
         .collect::<CmdResult<Run>>()?;
     bar.finish();
-    let with_vectors: HashSet<&str> = q.ids.iter().map(String::as_str).collect();
+    let with_vectors: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let without = qrels.keys().filter(|k| !with_vectors.contains(k.as_str())).count();
     if without > 0 && !args.json {
         eprintln!(
-            "edgecl: note: {}: {without} judged queries have no vector (scored as empty)",
-            qv_path.display()
+            "edgecl: note: {from}: {without} judged queries have no vector (scored as empty)"
         );
     }
     let source = json!({
         "kind": "index",
         "file": index_path.display().to_string(),
+        "queries_from": from,
         "mode": params.mode.name(),
         "rescore": rescore_name(params.rescore),
         "shortlist": params.shortlist,

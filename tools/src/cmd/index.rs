@@ -1,11 +1,15 @@
-//! `edgecl index build`: vectors (and their ids and texts) into one index
-//! container that `edgecl search` maps and searches in place.
+//! `edgecl index build`: vectors (and their ids and texts), or a BEIR
+//! corpus embedded with a model, into one index container that `edgecl
+//! search` maps and searches in place.
 //!
-//! The work is the runtime's [`IndexBuilder`]: this command reads the
-//! vectors, turns `--modes` into [`IndexOptions`], and adds one section of
-//! its own: `doc.meta`, a JSON object `{"text": ...}` per document when the
-//! input carried texts, so search results can show a snippet. The build
-//! runs as one call, so its progress is a spinner with the elapsed time.
+//! The work is the runtime's [`IndexBuilder`]: this command reads or
+//! embeds the vectors, turns `--modes` into [`IndexOptions`], and adds
+//! sections of its own: `doc.meta`, a JSON object `{"text": ...}` per
+//! document when the input carried texts, so search results can show a
+//! snippet; and, with `--model`, the model's digest (`model.hash`, see
+//! [`crate::model`]) with an `index.model` table naming its algorithm and
+//! source, so a search with another model is refused. The build runs as
+//! one call, so its progress is a spinner with the elapsed time.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,10 +17,13 @@ use std::time::Instant;
 use edgecl_runtime::container::{names, ContainerBuilder};
 use edgecl_runtime::hnsw::HnswConfig;
 use edgecl_runtime::index::{IndexBuilder, IndexOptions};
+use edgecl_trainer::data::beir::open_corpus;
+use edgecl_trainer::data::ReadOptions;
 
 use super::quantize::default_pq_m;
 use super::CmdResult;
 use crate::error::{CliError, Context};
+use crate::model::{self, hex};
 use crate::output::out;
 use crate::progress::Progress;
 use crate::vectors;
@@ -24,7 +31,8 @@ use crate::vectors;
 const EXAMPLES: &str = "Examples:
   edgecl index build --vectors emb.npy --ids ids.txt --out corpus.ecl
   edgecl index build --vectors emb.jsonl --out corpus.ecl --modes exact,int8,binary,hnsw
-  edgecl index build --vectors emb.npy --out corpus.ecl --modes exact,pq4 --pq-m 96";
+  edgecl index build --vectors emb.npy --out corpus.ecl --modes exact,pq4 --pq-m 96
+  edgecl index build --corpus scifact/corpus.jsonl --model models/minilm --out scifact.ecl";
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -34,15 +42,29 @@ pub enum Command {
 
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["vectors", "corpus"]))]
 pub struct BuildArgs {
     /// Document vectors: .npy (f32, [n, d]) or .jsonl lines {"id", "vector",
     /// "text"?}.
     #[arg(long, value_name = "FILE")]
-    vectors: PathBuf,
+    vectors: Option<PathBuf>,
     /// Document ids, one per line, in the order of the vectors (default: the
     /// JSONL ids, or row numbers for .npy).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "vectors")]
     ids: Option<PathBuf>,
+    /// BEIR corpus.jsonl to embed with --model (title and text joined).
+    #[arg(long, value_name = "FILE", requires = "model")]
+    corpus: Option<PathBuf>,
+    /// The model that made (or, with --corpus, makes) the vectors; its
+    /// digest is stored so searches with another model are refused.
+    #[arg(long, value_name = "MODEL")]
+    model: Option<PathBuf>,
+    /// --corpus: run a folder model's linear layers in int8.
+    #[arg(long, requires = "corpus")]
+    int8: bool,
+    /// --corpus: texts per forward pass.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    batch: u32,
     /// Output index file.
     #[arg(long, value_name = "INDEX")]
     out: PathBuf,
@@ -86,10 +108,47 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
         return Err(CliError::usage("--pq-m", "applies only when --modes has pq4"));
     }
 
-    let mut v = vectors::read(&args.vectors, "--vectors")?;
-    if let Some(path) = &args.ids {
-        v.ids = vectors::read_ids(path, v.len())?;
-    }
+    // Vectors from a file, or a corpus embedded now.
+    let model = match &args.model {
+        Some(path) => Some(model::load(path, args.int8, "--model")?),
+        None => None,
+    };
+    let (v, source) = match (&args.vectors, &args.corpus, &model) {
+        (Some(path), _, _) => {
+            let mut v = vectors::read(path, "--vectors")?;
+            if let Some(ids) = &args.ids {
+                v.ids = vectors::read_ids(ids, v.len())?;
+            }
+            (v, path)
+        }
+        (None, Some(path), Some(m)) => {
+            let docs = open_corpus(path, ReadOptions::STRICT)?.collect_loaded()?.data;
+            if docs.is_empty() {
+                return Err(CliError::runtime(path.display(), "holds no documents"));
+            }
+            let texts: Vec<String> =
+                docs.iter().map(|d| format!("{} {}", d.title, d.text).trim().to_string()).collect();
+            let data = m.embed_all(&texts, args.batch as usize, "documents", quiet)?;
+            let ids = docs.into_iter().map(|d| d.id).collect();
+            (vectors::Vectors { ids, texts, dim: m.dim(), data }, path)
+        }
+        _ => return Err(CliError::usage("--corpus", "needs --model to embed the documents")),
+    };
+    let digest = match &model {
+        Some(m) if m.dim() != v.dim => {
+            return Err(CliError::runtime(
+                source.display(),
+                format!(
+                    "vectors have dimension {}, the model {} makes {}",
+                    v.dim,
+                    m.path.display(),
+                    m.dim()
+                ),
+            ))
+        }
+        Some(m) => Some(m.digest()?),
+        None => None,
+    };
     let pq4 = if has(StoreMode::Pq4) {
         match args.pq_m {
             Some(m) if m == 0 || m > 256 || !v.dim.is_multiple_of(m) => {
@@ -116,6 +175,7 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
             ef_construction: args.ef_construction as usize,
             ..HnswConfig::default()
         }),
+        model_hash: digest,
         ..IndexOptions::default()
     };
 
@@ -123,7 +183,7 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
     let start = Instant::now();
     let spinner = Progress::spinner(&format!("indexing {} documents", v.len()), quiet);
     let (n, dim) = (v.len(), v.dim);
-    let builder = IndexBuilder::build(v.ids, &v.data, dim, &options).at(args.vectors.display())?;
+    let builder = IndexBuilder::build(v.ids, &v.data, dim, &options).at(source.display())?;
     spinner.finish();
 
     // Sections: the index's, then the texts when there are any.
@@ -134,6 +194,15 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
         v.texts.iter().map(|t| serde_json::json!({ "text": t }).to_string()).collect();
     if !metas.is_empty() {
         b.add_strings(names::DOC_META, &metas).at(&out)?;
+    }
+    if let (Some(m), Some(d)) = (&model, &digest) {
+        let table = [
+            ("digest", format!("sha256:{}", hex(d))),
+            ("digest_of", "the model's files (edgecl model file, or folder files)".to_string()),
+            ("model", m.path.display().to_string()),
+            ("dim", m.dim().to_string()),
+        ];
+        b.add_key_values("index.model", table).at(&out)?;
     }
     b.write_atomic(&args.out).at(&out)?;
 

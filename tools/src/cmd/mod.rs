@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod cpu;
+pub mod embed;
 pub mod eval;
 pub mod index;
 pub mod inspect;

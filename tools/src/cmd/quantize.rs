@@ -238,7 +238,7 @@ pub fn run(args: &Args) -> CmdResult {
     .at(&out)?;
     b.write_atomic(&args.out).at(&out)?;
     if let Some(path) = &args.decoded {
-        vectors::write(path, "--decoded", &v.ids, &recon, dim)?;
+        vectors::write(path, "--decoded", &v.ids, &v.texts, &recon, dim)?;
     }
 
     let f32_bytes = dim * 4;

@@ -1,16 +1,19 @@
-//! `edgecl search`: the top-k documents of an index for query vectors,
-//! with scores, stored text snippets and the time each query took.
+//! `edgecl search`: the top-k documents of an index for query texts or
+//! vectors, with scores, stored text snippets and the time each query took.
 //!
-//! Queries come from a vector file (`--queries FILE --vector-file`, .npy
-//! or JSONL like the index's input) or, when no query is given and stdin
-//! is a terminal, from a prompt that reads one vector per line (numbers
-//! separated by commas or spaces). The index is mapped, not read: opening
-//! costs the header check and whatever pages the search touches.
+//! Queries: a `QUERY` text; a `--queries FILE` of texts (one per line, or
+//! BEIR `queries.jsonl`); the same file holding vectors with
+//! `--vector-file` (.npy or JSONL like the index's input); or, when none is
+//! given and stdin is a terminal, a prompt reading one query per line (a
+//! text with `--model`, else a vector of numbers separated by commas or
+//! spaces). Texts are embedded with `--model`; when the index stores a
+//! model digest, a different model is refused before any search.
 //!
 //! Latency is wall time of one `Index::search` call per query, run one
-//! after another on the calling thread's pool, so it is what a device
-//! answering one query at a time would see; the summary gives mean, median
-//! and maximum. Left out: text queries, which need a model to embed them.
+//! after another, so it is what a device answering one query at a time
+//! would see (embedding time is reported beside it); the summary gives
+//! mean, median and maximum. The index is mapped, not read: opening costs
+//! the header check and whatever pages the search touches.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -18,15 +21,22 @@ use std::time::Instant;
 
 use edgecl_runtime::container::{names, strtab, Checksums, Container, StringTable};
 use edgecl_runtime::index::{Hit, Index, SearchParams};
+use edgecl_trainer::data::beir::open_queries;
+use edgecl_trainer::data::ReadOptions;
 use serde_json::{json, Value};
 
 use super::{open_container, rescore_name, CmdResult, SearchOpts};
 use crate::error::{CliError, Context};
+use crate::files::read_to_string;
+use crate::model::{self, Model};
 use crate::output::out;
 use crate::progress::Progress;
 use crate::vectors;
 
 const EXAMPLES: &str = "Examples:
+  edgecl search --index scifact.ecl --model models/minilm \"do statins lower cholesterol\"
+  edgecl search --index scifact.ecl --model model.ecl --queries queries.jsonl --json
+  edgecl search --index scifact.ecl --model models/minilm   (prompt: a query per line)
   edgecl search --index corpus.ecl --queries queries.npy --vector-file -k 5
   edgecl search --index corpus.ecl --queries q.jsonl --vector-file --mode exact --json
   edgecl search --index corpus.ecl --mode binary --rescore int8 --shortlist 200
@@ -38,12 +48,22 @@ pub struct Args {
     /// The index file.
     #[arg(long, value_name = "INDEX")]
     index: PathBuf,
-    /// Query file; with --vector-file, vectors (.npy or .jsonl {"id", "vector"}).
+    /// A query text (needs --model).
+    #[arg(value_name = "QUERY", conflicts_with = "queries")]
+    query: Option<String>,
+    /// Query file: texts, one per line or BEIR queries.jsonl; with
+    /// --vector-file, vectors (.npy or .jsonl {"id", "vector"}).
     #[arg(long, value_name = "FILE")]
     queries: Option<PathBuf>,
     /// The --queries file holds vectors.
-    #[arg(long)]
+    #[arg(long, requires = "queries")]
     vector_file: bool,
+    /// Model that embeds query texts (model file or Hugging Face folder).
+    #[arg(long, value_name = "MODEL", conflicts_with = "vector_file")]
+    model: Option<PathBuf>,
+    /// Run a folder model's linear layers in int8.
+    #[arg(long, requires = "model")]
+    int8: bool,
     /// Results per query.
     #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     k: u32,
@@ -58,7 +78,10 @@ pub struct Args {
 struct Answer {
     query: String,
     hits: Vec<Hit>,
+    /// Search time.
     millis: f64,
+    /// Embedding time, for text queries.
+    embed_millis: Option<f64>,
 }
 
 /// The index's per-document texts, when it stores them.
@@ -88,21 +111,46 @@ fn snippet(text: &str, max: usize) -> String {
     }
 }
 
-pub fn run(args: &Args, quiet: bool) -> CmdResult {
-    if args.vector_file && args.queries.is_none() {
-        return Err(CliError::usage("--vector-file", "needs --queries FILE"));
+/// Query texts from a file: BEIR `queries.jsonl` (by extension) or lines.
+fn query_texts(path: &Path) -> CmdResult<(Vec<String>, Vec<String>)> {
+    let jsonl = path.extension().is_some_and(|e| e == "jsonl");
+    let (ids, texts): (Vec<String>, Vec<String>) = if jsonl {
+        let qs = open_queries(path, ReadOptions::STRICT)?.collect_loaded()?.data;
+        qs.into_iter().map(|q| (q.id, q.text)).unzip()
+    } else {
+        let text = read_to_string(path)?;
+        let mut out = (Vec::new(), Vec::new());
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                return Err(CliError::runtime(
+                    format!("{}:{}", path.display(), i + 1),
+                    "empty query",
+                ));
+            }
+            out.0.push((i + 1).to_string());
+            out.1.push(line.to_string());
+        }
+        out
+    };
+    if ids.is_empty() {
+        return Err(CliError::runtime(path.display(), "holds no queries"));
     }
-    if args.queries.is_some() && !args.vector_file {
+    Ok((ids, texts))
+}
+
+pub fn run(args: &Args, quiet: bool) -> CmdResult {
+    let interactive = args.query.is_none() && args.queries.is_none();
+    let texts_in = args.query.is_some() || (args.queries.is_some() && !args.vector_file);
+    if texts_in && args.model.is_none() {
         return Err(CliError::usage(
-            "--queries",
-            "pass --vector-file: queries are vectors (.npy or .jsonl)",
+            "--model",
+            "query texts need a model (or give vectors: --queries FILE --vector-file)",
         ));
     }
-    let interactive = args.queries.is_none();
     if interactive && !std::io::stdin().is_terminal() {
         return Err(CliError::usage(
             "--queries",
-            "no queries: give --queries FILE --vector-file, or run on a terminal",
+            "no queries: give QUERY, --queries FILE, or run on a terminal",
         ));
     }
 
@@ -112,26 +160,60 @@ pub fn run(args: &Args, quiet: bool) -> CmdResult {
     let texts = doc_texts(&c, &args.index)?;
     let params = args.search.params(&index, args.k as usize)?;
 
+    // The model, checked against the index before any query is embedded.
+    let model = match &args.model {
+        Some(path) => {
+            let m = model::load(path, args.int8, "--model")?;
+            model::check_digest(&m, index.model_hash(), &args.index)?;
+            if m.dim() != index.dim() {
+                return Err(CliError::runtime(
+                    format!("--model {}", path.display()),
+                    format!("makes dimension {}, the index holds {}", m.dim(), index.dim()),
+                ));
+            }
+            Some(m)
+        }
+        None => None,
+    };
+
     if interactive {
-        return prompt(&index, &params, texts.as_ref());
+        return prompt(&index, &params, texts.as_ref(), model.as_ref());
     }
 
-    // Batch: every vector of the file, one search each, timed.
-    let path = args.queries.as_deref().expect("checked above");
-    let q = vectors::read(path, "--queries")?;
-    if q.dim != index.dim() {
-        return Err(CliError::runtime(
-            path.display(),
-            format!("queries have dimension {}, the index {}", q.dim, index.dim()),
-        ));
-    }
-    let bar = Progress::new(q.len() as u64, "queries", quiet || q.len() < 64);
-    let mut answers = Vec::with_capacity(q.len());
-    for (id, vector) in q.ids.iter().zip(q.data.chunks_exact(q.dim)) {
+    // Batch: the queries' vectors, embedded first when they are texts.
+    let (ids, data, embed_ms) = match (&args.query, &args.queries, &model) {
+        (Some(q), _, Some(m)) => {
+            let t = Instant::now();
+            let v = m.embed_all(std::slice::from_ref(q), 1, "queries", true)?;
+            (vec![q.clone()], v, Some(t.elapsed().as_secs_f64() * 1e3))
+        }
+        (None, Some(path), Some(m)) => {
+            let (ids, qtexts) = query_texts(path)?;
+            let t = Instant::now();
+            let v = m.embed_all(&qtexts, 64, "embedding", quiet)?;
+            let per = t.elapsed().as_secs_f64() * 1e3 / ids.len() as f64;
+            (ids, v, Some(per))
+        }
+        (None, Some(path), None) => {
+            let q = vectors::read(path, "--queries")?;
+            if q.dim != index.dim() {
+                return Err(CliError::runtime(
+                    path.display(),
+                    format!("queries have dimension {}, the index {}", q.dim, index.dim()),
+                ));
+            }
+            (q.ids, q.data, None)
+        }
+        _ => return Err(CliError::usage("--model", "query texts need a model")),
+    };
+    let dim = index.dim();
+    let bar = Progress::new(ids.len() as u64, "queries", quiet || ids.len() < 64);
+    let mut answers = Vec::with_capacity(ids.len());
+    for (id, vector) in ids.iter().zip(data.chunks_exact(dim)) {
         let t = Instant::now();
-        let hits = index.search(vector, &params).at(format!("{}: query {id}", path.display()))?;
+        let hits = index.search(vector, &params).at(format!("query {id}"))?;
         let millis = t.elapsed().as_secs_f64() * 1e3;
-        answers.push(Answer { query: id.clone(), hits, millis });
+        answers.push(Answer { query: id.clone(), hits, millis, embed_millis: embed_ms });
         bar.inc(1);
     }
     bar.finish();
@@ -139,12 +221,19 @@ pub fn run(args: &Args, quiet: bool) -> CmdResult {
     Ok(())
 }
 
-/// Reads vectors from the terminal until end of input or an empty line.
-fn prompt(index: &Index<'_>, params: &SearchParams, texts: Option<&StringTable<'_>>) -> CmdResult {
+/// Reads queries from the terminal until end of input or an empty line:
+/// texts with a model, vectors without.
+fn prompt(
+    index: &Index<'_>,
+    params: &SearchParams,
+    texts: Option<&StringTable<'_>>,
+    model: Option<&Model>,
+) -> CmdResult {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
+    let what = if model.is_some() { "a query" } else { "a vector" };
     eprintln!(
-        "{} documents, dimension {}; type a vector per line, an empty line ends",
+        "{} documents, dimension {}; type {what} per line, an empty line ends",
         index.len(),
         index.dim()
     );
@@ -159,25 +248,33 @@ fn prompt(index: &Index<'_>, params: &SearchParams, texts: Option<&StringTable<'
         }
         n += 1;
         // A typo on the prompt is reported and the prompt goes on.
-        let vector = match vectors::parse_vector_line(&line) {
-            Ok(v) if v.len() == index.dim() => v,
-            Ok(v) => {
-                eprintln!(
-                    "edgecl: error: stdin:{n}: dimension {}, expected {}",
-                    v.len(),
-                    index.dim()
-                );
-                continue;
+        let (vector, embed_millis) = match model {
+            Some(m) => {
+                let t = Instant::now();
+                let v = m.embed_all(std::slice::from_ref(&line), 1, "query", true)?;
+                (v, Some(t.elapsed().as_secs_f64() * 1e3))
             }
-            Err(e) => {
-                eprintln!("edgecl: error: stdin:{n}: {e}");
-                continue;
-            }
+            None => match vectors::parse_vector_line(&line) {
+                Ok(v) if v.len() == index.dim() => (v, None),
+                Ok(v) => {
+                    eprintln!(
+                        "edgecl: error: stdin:{n}: dimension {}, expected {}",
+                        v.len(),
+                        index.dim()
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    eprintln!("edgecl: error: stdin:{n}: {e}");
+                    continue;
+                }
+            },
         };
         let t = Instant::now();
         let hits = index.search(&vector, params).at(format!("stdin:{n}"))?;
         let millis = t.elapsed().as_secs_f64() * 1e3;
-        print_table(index, texts, &Answer { query: format!("stdin:{n}"), hits, millis }, params);
+        let query = if model.is_some() { line.clone() } else { format!("stdin:{n}") };
+        print_table(index, texts, &Answer { query, hits, millis, embed_millis }, params);
     }
     Ok(())
 }
@@ -195,7 +292,8 @@ fn print_table(
     a: &Answer,
     params: &SearchParams,
 ) {
-    out!("query {}  ({}, {:.3} ms)", a.query, mode_label(params), a.millis);
+    let embed = a.embed_millis.map_or(String::new(), |e| format!("embed {e:.2} ms, "));
+    out!("query {}  ({}, {embed}search {:.3} ms)", a.query, mode_label(params), a.millis);
     let width = a.hits.iter().filter_map(|h| index.id(h.doc)).map(str::len).max().unwrap_or(2);
     for (rank, h) in a.hits.iter().enumerate() {
         let id = index.id(h.doc).unwrap_or("?");
@@ -236,7 +334,11 @@ fn print_answers(
                         o
                     })
                     .collect();
-                json!({ "query": a.query, "latency_ms": a.millis, "hits": hits })
+                let mut o = json!({ "query": a.query, "latency_ms": a.millis, "hits": hits });
+                if let Some(e) = a.embed_millis {
+                    o["embed_ms"] = json!(e);
+                }
+                o
             })
             .collect();
         let out = json!({
