@@ -5,6 +5,7 @@ pub use edgecl_runtime as runtime;
 
 pub mod augment;
 pub mod bank;
+pub mod batch;
 pub mod bm25;
 pub mod data;
 pub mod embedder;
@@ -14,6 +15,8 @@ pub mod gradcache;
 pub mod loss;
 pub mod mining;
 pub mod teacher;
+pub mod rng;
+pub mod train;
 pub mod vocab;
 pub mod wordnet;
 pub mod wordnet_task;
