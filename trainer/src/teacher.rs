@@ -3,12 +3,9 @@
 //!
 //! A [`Scorer`] maps a query and passages to one score each. Every
 //! [`Embedder`] is one (bi-encoder: dot product of the query vector with
-//! each passage vector).
-//!
-//! Missing: a cross-encoder scorer. A cross-encoder reads query and
-//! passage together and is the usual distillation teacher, but the
-//! runtime has no cross-encoder model yet; once it has one, implementing
-//! [`Scorer`] for it is all the rest of this module needs.
+//! each passage vector), and so is [`CrossEncoderScorer`], the usual
+//! distillation teacher, which reads query and passage together through
+//! the runtime's [`CrossEncoder`] (raw logits, one per pair).
 //!
 //! [`ScoreCache`] keeps scores in a JSONL file, one line per scored list:
 //! `{"teacher": str, "query": qid, "docs": [did, ...], "scores": [f, ...]}`.
@@ -24,6 +21,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -33,6 +31,9 @@ use crate::data::json;
 use crate::embedder::Embedder;
 use crate::error::{Result as TrainerResult, TrainerError};
 use crate::mining::{write_atomic, Fnv128, MiningError, Result};
+use crate::runtime::encoder::{load_pretrained_cross, CrossEncoder, PretrainedCross, TokenBatch};
+use crate::runtime::tokenizer::Tokenizer;
+use crate::runtime::{Graph, Runtime};
 
 /// Scores passages against a query; larger is more relevant.
 pub trait Scorer: Sync {
@@ -60,6 +61,77 @@ impl<E: Embedder + ?Sized> Scorer for E {
         }
         let q = &v[..dim];
         Ok(v[dim..].chunks(dim).map(|d| q.iter().zip(d).map(|(a, b)| a * b).sum()).collect())
+    }
+}
+
+/// A cross-encoder as a teacher: one forward pass per batch of (query,
+/// passage) pairs, in inference mode (no dropout, no gradients).
+///
+/// The graph that runs the passes is reused between calls and guarded by
+/// a mutex, so concurrent `score` calls run one at a time; each pass is
+/// itself parallel on the runtime's threads.
+pub struct CrossEncoderScorer {
+    model: CrossEncoder,
+    tokenizer: Tokenizer,
+    graph: Mutex<Graph>,
+    /// Tokens per pair (`[CLS] query [SEP] passage [SEP]`), longer
+    /// segment truncated first.
+    pub max_len: usize,
+    /// Pairs per forward pass.
+    pub batch: usize,
+}
+
+impl CrossEncoderScorer {
+    /// Wraps a loaded cross-encoder; pairs are cut to the config's
+    /// `max_seq_len`, 32 per pass.
+    pub fn new(pre: PretrainedCross, runtime: Runtime) -> TrainerResult<Self> {
+        let model = CrossEncoder::new(pre.config.clone())?;
+        let mut graph = Graph::new(runtime, 0);
+        graph.set_params(pre.params);
+        graph.set_training(false);
+        graph.set_grad_enabled(false);
+        Ok(CrossEncoderScorer {
+            max_len: pre.config.max_seq_len,
+            model,
+            tokenizer: pre.tokenizer,
+            graph: Mutex::new(graph),
+            batch: 32,
+        })
+    }
+
+    /// Loads a `BertForSequenceClassification` folder (see
+    /// [`load_pretrained_cross`]) onto `runtime`. A folder without a
+    /// classifier gets a freshly initialised one, which is no teacher: that
+    /// case is refused.
+    pub fn from_dir(dir: &Path, runtime: Runtime) -> TrainerResult<Self> {
+        let pre = load_pretrained_cross(dir)?;
+        if !pre.head_loaded {
+            return Err(TrainerError::InvalidArgument {
+                name: "dir",
+                reason: format!(
+                    "{}: no trained classifier (classifier.weight) in the checkpoint",
+                    dir.display()
+                ),
+            });
+        }
+        Self::new(pre, runtime)
+    }
+}
+
+impl Scorer for CrossEncoderScorer {
+    fn score(&self, query: &str, docs: &[&str]) -> TrainerResult<Vec<f32>> {
+        // A panic in another scoring call leaves the graph reset below.
+        let mut g = self.graph.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = Vec::with_capacity(docs.len());
+        for chunk in docs.chunks(self.batch.max(1)) {
+            let queries = vec![query; chunk.len()];
+            let batch = TokenBatch::from_pairs(&self.tokenizer, &queries, chunk, self.max_len)?;
+            g.reset();
+            let y = self.model.forward(&mut g, &batch)?;
+            out.extend_from_slice(g.value(y)?.as_f32()?);
+        }
+        g.reset();
+        Ok(out)
     }
 }
 

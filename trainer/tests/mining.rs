@@ -628,3 +628,45 @@ fn examples_and_corpus_from_beir_and_from_examples() {
     assert_eq!(pool.texts(), ["x", "y", "z"]);
     assert_eq!(pool.ids(), ["p0", "p1", "p2"]);
 }
+
+#[test]
+fn cross_encoder_scorer_matches_the_reference_scores() {
+    use edgecl_trainer::runtime::Runtime;
+    use edgecl_trainer::teacher::CrossEncoderScorer;
+
+    // A tiny random BertForSequenceClassification and PyTorch's scores for
+    // it, kept with the runtime's tests.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../runtime/tests/fixtures/cross_encoder");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let mut scorer = CrossEncoderScorer::from_dir(&dir, Runtime::new(1).unwrap()).unwrap();
+    scorer.max_len = expected["max_len"].as_u64().unwrap() as usize;
+    scorer.batch = 2;
+    let pairs = expected["pairs"].as_array().unwrap();
+    let query = pairs[0]["a"].as_str().unwrap();
+    let same_query: Vec<&serde_json::Value> =
+        pairs.iter().filter(|p| p["a"].as_str() == Some(query)).collect();
+    let docs: Vec<&str> = same_query.iter().map(|p| p["b"].as_str().unwrap()).collect();
+    let got = scorer.score(query, &docs).unwrap();
+    assert_eq!(got.len(), docs.len());
+    for (p, s) in same_query.iter().zip(&got) {
+        let want = p["score"].as_f64().unwrap() as f32;
+        assert!((s - want).abs() <= 1e-4, "{:?}: {s} vs reference {want}", p["b"]);
+    }
+
+    // Through the cache: the second pass asks the model for nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cache = ScoreCache::open(&tmp.path().join("ce.jsonl"), "tiny-ce").unwrap();
+    let mut examples = vec![TrainingExample {
+        query: query.into(),
+        positive: docs[0].into(),
+        negatives: docs[1..].iter().map(|d| d.to_string()).collect(),
+        scores: None,
+    }];
+    let r = score_examples(&mut examples, &scorer, &mut cache, false).unwrap();
+    assert_eq!(r.teacher_pairs, docs.len());
+    assert_eq!(examples[0].scores.as_deref(), Some(&got[..]));
+    let r = score_examples(&mut examples, &scorer, &mut cache, false).unwrap();
+    assert_eq!((r.teacher_pairs, r.cached_pairs), (0, docs.len()));
+}
