@@ -20,24 +20,36 @@
 //! Words are whitespace-separated tokens; every rewrite joins them back with
 //! single spaces, so runs of whitespace and newlines are not preserved.
 //! Rewrites never turn a text with a word into an empty one: when every
-//! word would go, one word chosen at random stays. Given the same `Rng`
-//! state, every function returns the same output.
+//! word would go, one word chosen at random stays. Randomness comes from
+//! the trainer's [`Rng`] (xoshiro256**, its state saved in checkpoints);
+//! given the same state, every function returns the same output.
 //!
 //! Left out: model-based rewrites (back-translation, masked-LM infilling)
 //! and word embeddings for nearest-neighbour synonyms; synonyms ignore the
 //! word's part of speech and sense, so some swaps read oddly.
 
 mod paraphrase;
-mod rng;
 mod synonyms;
 
 use std::sync::Arc;
 
 pub use paraphrase::Paraphrases;
-pub use rng::Rng;
 pub use synonyms::Synonyms;
 
+/// The trainer's seeded generator, the one the training loop holds.
+pub use crate::rng::Rng;
+
 use crate::error::{Result, TrainerError};
+
+/// Uniform in [0, 1) from the top 53 bits of one draw.
+pub(crate) fn unit_f64(rng: &mut Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// True with probability `p` (`p <= 0` never, `p >= 1` always); one draw.
+pub(crate) fn chance(rng: &mut Rng, p: f64) -> bool {
+    unit_f64(rng) < p
+}
 
 /// What a masked word becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +86,7 @@ impl TokenMask {
                 let rate = f64::from(self.rate);
                 let out: Vec<&str> = words
                     .iter()
-                    .map(|w| if rng.chance(rate) { token.as_str() } else { w })
+                    .map(|w| if chance(rng, rate) { token.as_str() } else { w })
                     .collect();
                 out.join(" ")
             }
@@ -90,7 +102,7 @@ pub fn delete_words(text: &str, rate: f32, rng: &mut Rng) -> String {
         return text.to_string();
     }
     let rate = f64::from(rate);
-    let kept: Vec<&str> = words.iter().copied().filter(|_| !rng.chance(rate)).collect();
+    let kept: Vec<&str> = words.iter().copied().filter(|_| !chance(rng, rate)).collect();
     if kept.is_empty() {
         return words[rng.below(words.len())].to_string();
     }
@@ -125,7 +137,7 @@ impl SpanCrop {
         let n = words.len();
         let lo = f64::from(self.min_frac.clamp(0.0, 1.0));
         let hi = f64::from(self.max_frac.clamp(0.0, 1.0)).max(lo);
-        let frac = lo + (hi - lo) * rng.next_f64();
+        let frac = lo + (hi - lo) * unit_f64(rng);
         let len = ((frac * n as f64).round() as usize).clamp(1, n);
         let start = rng.below(n - len + 1);
         words[start..start + len].join(" ")
@@ -252,22 +264,22 @@ impl Augmenter {
         }
 
         // Whole-text paraphrase.
-        if rng.chance(f64::from(self.paraphrase_prob)) {
+        if chance(rng, f64::from(self.paraphrase_prob)) {
             if let Some(p) = self.paraphrases.as_ref().and_then(|t| t.sample(&out, rng)) {
                 out = p.to_string();
             }
         }
 
         // Word-level rewrites.
-        if rng.chance(f64::from(self.synonym_prob)) {
+        if chance(rng, f64::from(self.synonym_prob)) {
             if let Some(s) = &self.synonyms {
                 out = s.replace(&out, self.synonym_rate, rng);
             }
         }
-        if rng.chance(f64::from(self.mask_prob)) {
+        if chance(rng, f64::from(self.mask_prob)) {
             out = self.mask.apply(&out, rng);
         }
-        if rng.chance(f64::from(self.delete_prob)) {
+        if chance(rng, f64::from(self.delete_prob)) {
             out = delete_words(&out, self.delete_rate, rng);
         }
         out

@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 
-use super::Rng;
+use super::{chance, Rng};
 use crate::bm25::is_stop_word;
 use crate::wordnet::{self, Synset, WordNetError};
 
@@ -96,7 +96,7 @@ impl Synonyms {
                     continue;
                 }
             };
-            if !rng.chance(rate) {
+            if !chance(rng, rate) {
                 out.push(token.to_string());
                 continue;
             }

@@ -46,11 +46,11 @@ pub(crate) use cache::{write_atomic, Fnv128};
 pub use dynamic::{DynamicMiner, MiningHandle};
 pub use teachers::{Bm25Teacher, DenseSearch, DenseTeacher};
 
-use crate::augment::Rng;
 use crate::data::beir::Document;
 use crate::data::examples::TrainingExample;
 use crate::embedder::Embedder;
 use crate::error::TrainerError;
+use crate::rng::Rng;
 
 /// Why mining (or teacher scoring) failed.
 #[derive(Debug)]
@@ -525,7 +525,7 @@ pub(crate) fn mine_with_index(
         let chosen: Vec<Candidate> = match params.sampling {
             Sampling::Top => kept.into_iter().take(params.k).collect(),
             Sampling::RandomInWindow { seed } => {
-                let mut pick = Rng::new(seed).fork(i as u64).sample_indices(kept.len(), params.k);
+                let mut pick = sample_indices(&mut Rng::new(seed, i as u64), kept.len(), params.k);
                 pick.sort_unstable();
                 pick.into_iter().map(|j| kept[j]).collect()
             }
@@ -551,6 +551,19 @@ pub(crate) fn mine_with_index(
     times.search += started.elapsed();
     report.times = times;
     Ok(Mined { examples: out, report })
+}
+
+/// `k` distinct indices of `0..n` (all of them when `k >= n`), by a
+/// partial Fisher-Yates shuffle.
+fn sample_indices(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    let k = k.min(n);
+    for i in 0..k {
+        let j = i + rng.below(n - i);
+        idx.swap(i, j);
+    }
+    idx.truncate(k);
+    idx
 }
 
 /// Embeds `texts` in batches of `batch`, checking the count and finiteness
