@@ -394,7 +394,8 @@ fn reads_hugging_face_and_sentence_transformers_folders() {
     std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
     std::fs::write(
         dir.path().join("1_Pooling/config.json"),
-        r#"{"word_embedding_dimension": 128, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#,
+        r#"{"word_embedding_dimension": 128, "pooling_mode_cls_token": true,
+            "pooling_mode_mean_tokens": false}"#,
     )
     .unwrap();
     std::fs::write(dir.path().join("sentence_bert_config.json"), r#"{"max_seq_length": 64}"#)
@@ -402,13 +403,32 @@ fn reads_hugging_face_and_sentence_transformers_folders() {
     std::fs::write(
         dir.path().join("modules.json"),
         r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
-            {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#,
+            {"idx":1,"name":"1","path":"1_Pooling",
+             "type":"sentence_transformers.models.Pooling"}]"#,
     )
     .unwrap();
     let back = load_pretrained(dir.path()).unwrap();
     assert_eq!(back.config.pooling, Pooling::Cls);
     assert!(!back.config.normalize);
     assert_eq!(back.config.max_seq_len, 64);
+
+    // What the encoder cannot reproduce is refused by name: max pooling, a
+    // Dense module after pooling.
+    std::fs::write(
+        dir.path().join("1_Pooling/config.json"),
+        r#"{"pooling_mode_max_tokens": true, "pooling_mode_mean_tokens": false}"#,
+    )
+    .unwrap();
+    let e = load_pretrained(dir.path()).err().expect("max pooling must fail").to_string();
+    assert!(e.contains("pooling_mode_max_tokens") && e.contains("1_Pooling"), "{e}");
+    std::fs::write(
+        dir.path().join("modules.json"),
+        r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+            {"idx":1,"name":"1","path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#,
+    )
+    .unwrap();
+    let e = load_pretrained(dir.path()).err().expect("Dense must fail").to_string();
+    assert!(e.contains("Dense") && e.contains("modules.json"), "{e}");
 }
 
 #[test]

@@ -84,7 +84,10 @@ fn read_modules(dir: &Path) -> Result<Option<Modules>> {
             _ => {
                 return Err(cfg_err(
                     &path,
-                    format!("module {i} of type {kind:?} is unsupported (only Transformer, Pooling, Normalize are)"),
+                    format!(
+                        "module {i} of type {kind:?} is unsupported \
+                         (only Transformer, Pooling and Normalize are)"
+                    ),
                 ))
             }
         }
