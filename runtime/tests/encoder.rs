@@ -64,6 +64,36 @@ fn embed(enc: &Encoder, g: &mut Graph, b: &TokenBatch) -> Vec<f32> {
 }
 
 #[test]
+fn token_batches_pad_truncate_and_check() {
+    let tok = tiny_tokenizer();
+    // [CLS]=2, [SEP]=3, the=5, cat=6, sat=8, on=9, mat=10, a=11, bird=12.
+    let b = TokenBatch::from_texts(&tok, &["the cat sat", "a"], 16).unwrap();
+    assert_eq!((b.batch, b.seq), (2, 5));
+    assert_eq!(b.ids, [2, 5, 6, 8, 3, 2, 11, 3, 0, 0]);
+    assert_eq!(b.mask, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    assert_eq!((b.row_len(0), b.row_len(1)), (5, 3));
+    assert!(b.type_ids.iter().all(|&t| t == 0));
+    // Truncation keeps [CLS] .. [SEP] within max_len.
+    let t = TokenBatch::from_texts(&tok, &["the cat sat on the mat"], 4).unwrap();
+    assert_eq!(t.ids, [2, 5, 6, 3]);
+
+    // Pairs: longest-first truncation, type ids 0 then 1.
+    let p = TokenBatch::from_pairs(&tok, &["the cat sat on the mat"], &["a bird"], 8).unwrap();
+    assert_eq!(p.ids, [2, 5, 6, 8, 3, 11, 12, 3]);
+    assert_eq!(p.type_ids, [0, 0, 0, 0, 0, 1, 1, 1]);
+    let e = TokenBatch::from_pairs(&tok, &["a", "b"], &["c"], 8).unwrap_err().to_string();
+    assert!(e.contains("2 first segments but 1 second"), "{e}");
+    assert!(TokenBatch::from_pairs(&tok, &["a"], &["b"], 2).is_err(), "max_len below 3 specials");
+
+    // Hand-made batches are checked before use.
+    let mut bad = b.clone();
+    bad.mask[0] = 0.5;
+    assert!(bad.validate().unwrap_err().to_string().contains("0.5"));
+    let empty = TokenBatch::from_texts::<&str>(&tok, &[], 8).unwrap();
+    assert!(empty.validate().is_err());
+}
+
+#[test]
 fn params_match_the_config_names_and_init_recipe() {
     for cfg in [
         EncoderConfig::micro(100),
