@@ -93,8 +93,16 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+// Lower-cased words, each once, in WordNet's order ("A", "a" is "a").
 fn doc_text(words: &[String]) -> String {
-    words.iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join(", ")
+    let mut seen: Vec<String> = Vec::with_capacity(words.len());
+    for w in words {
+        let w = w.to_lowercase();
+        if !seen.contains(&w) {
+            seen.push(w);
+        }
+    }
+    seen.join(", ")
 }
 
 /// Builds the task from parsed synsets.
@@ -289,7 +297,7 @@ mod tests {
             synset(2, &["bank"], "sloping land beside water", &[]),
             synset(3, &["Bank"], "a financial institution", &["he cashed a check at the bank"]),
             synset(4, &["dog"], "a domestic canine", &[]),
-            synset(5, &["cat"], "a small domestic feline", &[]),
+            synset(5, &["cat", "Cat", "true cat"], "a small domestic feline", &[]),
         ]
     }
 
@@ -299,6 +307,7 @@ mod tests {
             TaskOptions { test_queries: 2, dev_queries: 1, dev_corpus: 2, ..Default::default() };
         let t = build(&sample(), &opts).unwrap();
         assert_eq!(t.corpus.len(), 4, "bank and Bank are one document");
+        assert!(t.corpus.iter().any(|d| d.text == "cat, true cat"), "{:?}", t.corpus);
         assert_eq!(t.dev_queries.len(), 1);
         assert_eq!(t.dev_corpus.len(), 2);
         let dev_doc = t.dev_qrels["d0"].keys().next().unwrap();
