@@ -160,7 +160,6 @@ fn hardness_weights_negatives_without_differentiating_the_weights() {
         total / b as f64
     };
     let mut g = graph();
-    g.set_keep_grads(true);
     let qv = g.leaf(&[b, dim], &q).unwrap();
     let dv = g.input_slice(&[n, dim], &d).unwrap();
     let opts = InfoNceOptions { hardness: h, ..fixed(t as f32) };
