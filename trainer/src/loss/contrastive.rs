@@ -25,8 +25,9 @@
 //! optimizer cannot drive the scale to infinity.
 //!
 //! Constant terms (margin, hardness, mask) are summed on the host into one
-//! `[B, N]` matrix and added with a single broadcast add, so every option
-//! costs one extra pass over the logits at most.
+//! `[B, N]` matrix and added with a single add, so the options together
+//! cost one extra pass over the logits (two when a margin meets a learned
+//! temperature: that margin must sit before the scale).
 
 use edgecl_runtime::kernels::{self, gemm::sgemm, MatMut, MatRef};
 use edgecl_runtime::{init, Graph, ParamId, ParamSet, Var};
