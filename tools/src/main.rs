@@ -40,6 +40,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a retriever on WordNet, index, evaluate and answer (a few minutes).
+    Quickstart(cmd::quickstart::Args),
     /// Evaluate retrieval on a BEIR folder: a TREC run, BM25, or an index.
     Eval(cmd::eval::Args),
     /// Quantize vectors (int8, binary, 4/8-bit PQ) and report the error.
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
     }
     let quiet = cli.quiet;
     let result: Result<(), CliError> = match cli.command {
+        Command::Quickstart(args) => cmd::quickstart::run(&args, quiet),
         Command::Eval(args) => cmd::eval::run(&args, quiet),
         Command::Quantize(args) => cmd::quantize::run(&args),
         Command::Embed(args) => cmd::embed::run(&args, quiet),
