@@ -97,6 +97,9 @@ pub(crate) enum Op {
     Gelu {
         x: usize,
     },
+    Tanh {
+        x: usize,
+    },
     Softmax {
         x: usize,
     },
@@ -162,6 +165,7 @@ impl Op {
             Op::Embedding { .. } => "embedding",
             Op::LayerNorm { .. } => "layer_norm",
             Op::Gelu { .. } => "gelu",
+            Op::Tanh { .. } => "tanh",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::Attention { .. } => "attention",

@@ -224,7 +224,8 @@ fn index_searches_score_as_the_trainer_scores_them() {
         let mapped = container::open(&index, Checksums::HeaderOnly).unwrap();
         let c = mapped.container();
         let idx = Index::open(&c).unwrap();
-        let params = SearchParams { k: 100, mode: m, rescore: r, shortlist: 20, ef: 64 };
+        let params =
+            SearchParams { k: 100, mode: m, rescore: r, shortlist: 20, ef: 64, allow: None };
         let ds = load_beir(d, "test", ReadOptions::STRICT).unwrap();
         let mut want_run: Run = HashMap::new();
         for (q, v) in qids.iter().zip(queries.chunks_exact(dim)) {

@@ -3,14 +3,20 @@
 
 pub use edgecl_runtime as runtime;
 
+pub mod augment;
 pub mod bank;
+pub mod batch;
 pub mod bm25;
 pub mod data;
 pub mod embedder;
 pub mod error;
 pub mod eval;
+pub mod mining;
+pub mod teacher;
 pub mod gradcache;
 pub mod loss;
+pub mod rng;
+pub mod train;
 pub mod vocab;
 pub mod wordnet;
 pub mod wordnet_task;

@@ -135,6 +135,51 @@ fn info_nce_matches_the_f64_reference_for_every_option() {
 }
 
 #[test]
+fn hardness_weights_negatives_without_differentiating_the_weights() {
+    // The analytic gradient with hardness h must equal the finite
+    // difference of a loss whose extra term h * cos is frozen at the
+    // starting cosines (a stop-gradient), not of the full expression.
+    let (b, n, dim, t, h) = (3, 5, 4, 0.2f64, 2.0f32);
+    let q = normalized(b, dim, 40);
+    let d = normalized(n, dim, 41);
+    let dot = |a: &[f32], c: &[f32]| a.iter().zip(c).map(|(&x, &y)| x as f64 * y as f64).sum();
+    let frozen: Vec<f64> =
+        (0..b * n).map(|ij| dot(&q[ij / n * dim..][..dim], &d[ij % n * dim..][..dim])).collect();
+    let frozen_loss = |q: &[f32]| -> f64 {
+        let mut total = 0.0;
+        for i in 0..b {
+            let logits: Vec<f64> = (0..n)
+                .map(|j| {
+                    let c: f64 = dot(&q[i * dim..][..dim], &d[j * dim..][..dim]);
+                    c / t + if j == i { 0.0 } else { h as f64 * frozen[i * n + j] }
+                })
+                .collect();
+            let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            total += m + logits.iter().map(|l| (l - m).exp()).sum::<f64>().ln() - logits[i];
+        }
+        total / b as f64
+    };
+    let mut g = graph();
+    g.set_keep_grads(true);
+    let qv = g.leaf(&[b, dim], &q).unwrap();
+    let dv = g.input_slice(&[n, dim], &d).unwrap();
+    let opts = InfoNceOptions { hardness: h, ..fixed(t as f32) };
+    let l = info_nce(&mut g, qv, dv, &opts).unwrap();
+    assert!((g.scalar(l).unwrap() as f64 - frozen_loss(&q)).abs() < 1e-5);
+    g.backward(l).unwrap();
+    let analytic = g.grad(qv).unwrap().to_vec();
+    let step = 1e-3f32;
+    for k in 0..b * dim {
+        let (mut qp, mut qm) = (q.clone(), q.clone());
+        qp[k] += step;
+        qm[k] -= step;
+        let numeric = (frozen_loss(&qp) - frozen_loss(&qm)) / (2.0 * step as f64);
+        let a = analytic[k] as f64;
+        assert!((a - numeric).abs() < 1e-3 + 1e-3 * numeric.abs(), "q[{k}]: {a} vs {numeric}");
+    }
+}
+
+#[test]
 fn large_margin_raises_the_loss() {
     let (b, dim) = (5, 6);
     let q = normalized(b, dim, 3);

@@ -179,7 +179,7 @@ fn index_run(args: &Args, depth: usize, quiet: bool) -> CmdResult<(Qrels, Run, V
     let (ids, data, from) = match (&args.model, &args.query_vectors) {
         (Some(path), _) => {
             let m = model::load(path, args.int8, "--model")?;
-            model::check_digest(&m, index.model_hash(), index_path)?;
+            model::check_digest(&m, index.model_hash().map(|h| &h[..]), index_path)?;
             if m.dim() != index.dim() {
                 return Err(CliError::runtime(
                     format!("--model {}", path.display()),

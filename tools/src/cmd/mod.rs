@@ -81,7 +81,7 @@ pub struct SearchOpts {
 impl SearchOpts {
     /// The parameters for `index`, filling defaults from what it stores
     /// and refusing (as a usage error) a mode it cannot answer.
-    pub fn params(&self, index: &Index<'_>, k: usize) -> CmdResult<SearchParams> {
+    pub fn params(&self, index: &Index<'_>, k: usize) -> CmdResult<SearchParams<'static>> {
         let have = index.modes();
         let mode = match self.mode {
             Some(m) => {
@@ -133,6 +133,7 @@ impl SearchOpts {
             rescore,
             shortlist: self.shortlist as usize,
             ef: self.ef as usize,
+            allow: None,
         })
     }
 }

@@ -164,7 +164,7 @@ pub fn run(args: &Args, quiet: bool) -> CmdResult {
     let model = match &args.model {
         Some(path) => {
             let m = model::load(path, args.int8, "--model")?;
-            model::check_digest(&m, index.model_hash(), &args.index)?;
+            model::check_digest(&m, index.model_hash().map(|h| &h[..]), &args.index)?;
             if m.dim() != index.dim() {
                 return Err(CliError::runtime(
                     format!("--model {}", path.display()),

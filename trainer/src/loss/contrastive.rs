@@ -159,7 +159,8 @@ fn logits_from_sim(
     cell: impl Fn(usize, usize) -> Cell,
 ) -> Result<Var> {
     let (r, m) = dims2(g, sim, "similarity")?;
-    let cos = g.value(sim)?.as_f32()?.to_vec();
+    // The cosines are read on the host only for hardness weighting.
+    let cos = if opts.hardness != 0.0 { g.value(sim)?.as_f32()?.to_vec() } else { Vec::new() };
     let mut sim = sim;
 
     // Margin: folded into the post-scale constant when the scale is fixed,
@@ -179,22 +180,23 @@ fn logits_from_sim(
     }
     let mut logits = scale.apply(g, sim)?;
 
-    // Post-scale constant: fixed-scale margin, hardness, mask.
-    let mut c = vec![0.0f32; r * m];
-    let mut any = false;
-    for i in 0..r {
-        for j in 0..m {
-            let v = match cell(i, j) {
-                Cell::Positive if !margin_pre => -scale.value() * opts.margin,
-                Cell::Positive => 0.0,
-                Cell::Negative => opts.hardness * cos[i * m + j],
-                Cell::Masked => MASKED_LOGIT,
-            };
-            c[i * m + j] = v;
-            any |= v != 0.0;
+    // Post-scale constant: fixed-scale margin, hardness, mask; skipped
+    // when every entry would be zero (plain InfoNCE).
+    let has_mask = opts.mask.as_ref().is_some_and(|mk| mk.iter().any(|&x| x));
+    let fixed_margin = opts.margin != 0.0 && !margin_pre;
+    if fixed_margin || opts.hardness != 0.0 || has_mask {
+        let mut c = vec![0.0f32; r * m];
+        for i in 0..r {
+            for j in 0..m {
+                c[i * m + j] = match cell(i, j) {
+                    Cell::Positive if fixed_margin => -scale.value() * opts.margin,
+                    Cell::Positive => 0.0,
+                    Cell::Negative if opts.hardness != 0.0 => opts.hardness * cos[i * m + j],
+                    Cell::Negative => 0.0,
+                    Cell::Masked => MASKED_LOGIT,
+                };
+            }
         }
-    }
-    if any {
         let c = g.input_slice(&[r, m], &c)?;
         logits = g.add(logits, c)?;
     }

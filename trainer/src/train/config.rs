@@ -1,0 +1,538 @@
+//! The training configuration: one TOML file, every knob with a default.
+//!
+//! A file has five tables, `[model]`, `[data]`, `[loss]`, `[optimizer]` and
+//! `[train]`; any key left out takes the default documented on its field,
+//! and a key the trainer does not know is an error (a typo must not silently
+//! fall back to a default). Errors carry the dotted key at fault
+//! (`optimizer.lr`) and, for syntax and type errors, the line, so a message
+//! reads `run.toml:12: key optimizer.lr: invalid type: string "x", expected
+//! f32`.
+//!
+//! Parsing is serde's derive over `toml`; the key of a parse error is
+//! recovered from the error's byte span (the `key = value` line it points
+//! into and the `[table]` header above it) rather than through a
+//! path-tracking deserializer, which keeps the dependency list to serde and
+//! toml. Range checks (`validate`) run after parsing and name their key
+//! directly.
+//!
+//! Three presets ship as files in `trainer/presets/` and are compiled in:
+//! `micro` and `tiny` train from scratch with a trained WordPiece vocabulary,
+//! `minilm-finetune` starts from a pretrained all-MiniLM-L6-v2 folder. None
+//! of them names training data; the caller sets `data.train`.
+//!
+//! Relative paths are taken as given (relative to the working directory),
+//! not to the config file's folder.
+//!
+//! Left out: layering a file over a preset (`extends = ...`); a preset is a
+//! complete file to copy and edit.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainerError;
+
+/// The preset files, by name.
+pub const PRESETS: [(&str, &str); 3] = [
+    ("micro", include_str!("../../presets/micro.toml")),
+    ("tiny", include_str!("../../presets/tiny.toml")),
+    ("minilm-finetune", include_str!("../../presets/minilm-finetune.toml")),
+];
+
+/// Everything a training run reads.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    pub loss: LossConfig,
+    pub optimizer: OptimizerConfig,
+    pub train: LoopConfig,
+}
+
+/// `[model]`: which encoder, which vocabulary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Encoder shape when training from scratch: `micro` (2 x 128),
+    /// `tiny` (4 x 256) or `minilm` (6 x 384). Ignored with `init_from`.
+    pub preset: String,
+    /// A pretrained model folder (`config.json`, `model.safetensors`,
+    /// `vocab.txt`) to start from; empty trains from scratch.
+    pub init_from: String,
+    /// A `vocab.txt` for training from scratch; empty with `train_vocab`.
+    pub vocab: String,
+    /// Train a WordPiece vocabulary of this many tokens on the training
+    /// texts (0: use `vocab`).
+    pub train_vocab: usize,
+    /// Longest token sequence, `[CLS]` and `[SEP]` included.
+    pub max_seq_len: usize,
+    /// Size of a linear projection after pooling (0: none). Only from
+    /// scratch; a pretrained model keeps its own.
+    pub projection_dim: usize,
+    /// Dropout probability inside the encoder while training.
+    pub dropout: f32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            preset: "micro".into(),
+            init_from: String::new(),
+            vocab: String::new(),
+            train_vocab: 0,
+            max_seq_len: 64,
+            projection_dim: 0,
+            dropout: 0.1,
+        }
+    }
+}
+
+/// `[data]`: training pairs and the dev set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// Training data: a `.jsonl` / `.tsv` examples file, or a BEIR folder
+    /// (`corpus.jsonl`, `queries.jsonl`, `qrels/`) whose judged pairs of
+    /// `train_split` become examples.
+    pub train: String,
+    /// Qrels split used when `train` is a BEIR folder.
+    pub train_split: String,
+    /// A BEIR folder to evaluate on; empty uses `dev_fraction`.
+    pub dev: String,
+    /// Qrels split of `dev`.
+    pub dev_split: String,
+    /// Without `dev`: hold out this fraction of the training queries as a
+    /// dev set, searched against every passage of the file (0: no dev).
+    pub dev_fraction: f32,
+    /// Evaluate on at most this many dev queries (0: all).
+    pub dev_max_queries: usize,
+    /// Skip (and count) malformed input lines instead of failing.
+    pub skip_malformed: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            train: String::new(),
+            train_split: "train".into(),
+            dev: String::new(),
+            dev_split: "test".into(),
+            dev_fraction: 0.0,
+            dev_max_queries: 0,
+            skip_malformed: false,
+        }
+    }
+}
+
+/// `[loss]`: the contrastive objective.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LossConfig {
+    /// Softmax temperature of InfoNCE (its start value when learned).
+    pub temperature: f32,
+    /// Learn the temperature as a parameter.
+    pub learn_temperature: bool,
+    /// Add the document-to-query direction to the loss.
+    pub symmetric: bool,
+    /// Subtract this margin from the positive's similarity.
+    pub margin: f32,
+    /// Up-weight hard in-batch negatives by `exp(hardness * sim)` (0: off).
+    pub hardness: f32,
+    /// Hard negatives per query taken from the data's `negatives`.
+    pub hard_negatives: usize,
+    /// Extra negatives from a memory bank of past document embeddings
+    /// (0: off).
+    pub memory_bank: usize,
+    /// Gradient-cache mini-batch size: encode in chunks of this many texts
+    /// so a large batch fits in memory (0: off).
+    pub gradcache_minibatch: usize,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        LossConfig {
+            temperature: 0.05,
+            learn_temperature: false,
+            symmetric: false,
+            margin: 0.0,
+            hardness: 0.0,
+            hard_negatives: 0,
+            memory_bank: 0,
+            gradcache_minibatch: 0,
+        }
+    }
+}
+
+/// `[optimizer]`: AdamW and its learning-rate schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimizerConfig {
+    /// Peak learning rate.
+    pub lr: f32,
+    /// Learning rate at the end of the decay.
+    pub min_lr: f32,
+    /// Decoupled weight decay (matrices only; norms and biases are exempt).
+    pub weight_decay: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Linear warmup steps.
+    pub warmup_steps: u64,
+    /// `cosine`, `linear` or `constant` (constant ignores warmup).
+    pub schedule: String,
+    /// Clip the global gradient norm to this (0: no clipping).
+    pub clip_norm: f32,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            lr: 5e-4,
+            min_lr: 0.0,
+            weight_decay: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            warmup_steps: 100,
+            schedule: "cosine".into(),
+            clip_norm: 1.0,
+        }
+    }
+}
+
+/// `[train]`: the loop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoopConfig {
+    /// Query/positive pairs per step.
+    pub batch_size: usize,
+    /// Passes over the training pairs (used when `max_steps` is 0).
+    pub epochs: usize,
+    /// Stop after this many steps (0: `epochs` decides).
+    pub max_steps: u64,
+    /// Evaluate on the dev set every N steps, and at the end (0: only at
+    /// the end).
+    pub eval_every: u64,
+    /// Write a log line every N steps.
+    pub log_every: u64,
+    /// Write a resumable checkpoint every N steps (0: never).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept on disk (older ones are deleted).
+    pub keep_checkpoints: usize,
+    /// Seed of initialisation, shuffling and dropout.
+    pub seed: u64,
+    /// Worker threads (0: one per core). Results depend on the seed only,
+    /// not on this.
+    pub threads: usize,
+    /// Where the model, checkpoints, logs and curves go.
+    pub output_dir: String,
+    /// Continue from the latest checkpoint in `output_dir` if there is one.
+    pub resume: bool,
+    /// Texts per forward pass when embedding the dev set.
+    pub eval_batch_size: usize,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        LoopConfig {
+            batch_size: 32,
+            epochs: 1,
+            max_steps: 0,
+            eval_every: 0,
+            log_every: 10,
+            checkpoint_every: 0,
+            keep_checkpoints: 2,
+            seed: 42,
+            threads: 0,
+            output_dir: "runs/edgecl".into(),
+            resume: false,
+            eval_batch_size: 64,
+        }
+    }
+}
+
+/// A configuration error: the key at fault and what is wrong with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The file (or `<preset NAME>` / `<string>`).
+    pub source: String,
+    /// 1-based line, when the error points into the text.
+    pub line: Option<usize>,
+    /// Dotted key (`optimizer.lr`); empty when the text does not parse far
+    /// enough to tell.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if self.key.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": key {}: {}", self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<ConfigError> for TrainerError {
+    fn from(e: ConfigError) -> Self {
+        TrainerError::InvalidArgument { name: "config", reason: e.to_string() }
+    }
+}
+
+impl TrainConfig {
+    /// Reads and checks a TOML file.
+    pub fn from_toml_file(path: &Path) -> Result<TrainConfig, ConfigError> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source: source.clone(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        TrainConfig::from_toml_str(&text, &source)
+    }
+
+    /// Parses and checks TOML text; `source` names it in errors.
+    pub fn from_toml_str(text: &str, source: &str) -> Result<TrainConfig, ConfigError> {
+        let cfg: TrainConfig = toml::from_str(text).map_err(|e| {
+            let (line, key) = match e.span() {
+                Some(span) => locate_key(text, span.start),
+                None => (None, String::new()),
+            };
+            ConfigError { source: source.into(), line, key, message: e.message().trim().into() }
+        })?;
+        cfg.validate().map_err(|mut e| {
+            e.source = source.into();
+            e
+        })?;
+        Ok(cfg)
+    }
+
+    /// A compiled-in preset: `micro`, `tiny` or `minilm-finetune`.
+    pub fn preset(name: &str) -> Result<TrainConfig, ConfigError> {
+        let (_, text) = PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| ConfigError {
+            source: "<preset>".into(),
+            line: None,
+            key: String::new(),
+            message: format!("unknown preset {name:?} (expected micro, tiny or minilm-finetune)"),
+        })?;
+        TrainConfig::from_toml_str(text, &format!("<preset {name}>"))
+    }
+
+    /// The configuration as TOML (every key spelled out).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("plain structs of strings and numbers always serialise")
+    }
+
+    /// Range and consistency checks; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| {
+            Err(ConfigError { source: "<config>".into(), line: None, key: key.into(), message })
+        };
+        let (m, d, l, o, t) = (&self.model, &self.data, &self.loss, &self.optimizer, &self.train);
+
+        // [model]
+        if m.init_from.is_empty() && !["micro", "tiny", "minilm"].contains(&m.preset.as_str()) {
+            return bad("model.preset", format!("{:?}: expected micro, tiny or minilm", m.preset));
+        }
+        if m.init_from.is_empty() && m.vocab.is_empty() && m.train_vocab == 0 {
+            return bad("model.vocab", "give a vocab.txt, or train_vocab > 0".into());
+        }
+        if !m.vocab.is_empty() && m.train_vocab > 0 {
+            return bad("model.train_vocab", "set either vocab or train_vocab, not both".into());
+        }
+        if m.train_vocab > 0 && m.train_vocab < 64 {
+            return bad(
+                "model.train_vocab",
+                format!("{} is too small (at least 64)", m.train_vocab),
+            );
+        }
+        if m.max_seq_len < 3 {
+            return bad("model.max_seq_len", format!("{} leaves no room for text", m.max_seq_len));
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return bad("model.dropout", format!("{} is outside [0, 1)", m.dropout));
+        }
+
+        // [data]
+        if !(0.0..1.0).contains(&d.dev_fraction) {
+            return bad("data.dev_fraction", format!("{} is outside [0, 1)", d.dev_fraction));
+        }
+        if d.train_split.is_empty() {
+            return bad("data.train_split", "must not be empty".into());
+        }
+        if !d.dev.is_empty() && d.dev_split.is_empty() {
+            return bad("data.dev_split", "must not be empty".into());
+        }
+
+        // [loss]
+        if !(l.temperature.is_finite() && l.temperature > 0.0) {
+            return bad("loss.temperature", format!("{} must be positive", l.temperature));
+        }
+        for (key, v) in [("loss.margin", l.margin), ("loss.hardness", l.hardness)] {
+            if !v.is_finite() || v < 0.0 {
+                return bad(key, format!("{v} must be finite and not negative"));
+            }
+        }
+        if l.gradcache_minibatch > 0 && l.gradcache_minibatch >= t.batch_size {
+            return bad(
+                "loss.gradcache_minibatch",
+                format!(
+                    "{} must be below train.batch_size {}",
+                    l.gradcache_minibatch, t.batch_size
+                ),
+            );
+        }
+
+        // [optimizer]
+        if !(o.lr.is_finite() && o.lr > 0.0) {
+            return bad("optimizer.lr", format!("{} must be positive", o.lr));
+        }
+        if !(o.min_lr.is_finite() && o.min_lr >= 0.0 && o.min_lr <= o.lr) {
+            return bad("optimizer.min_lr", format!("{} must lie in [0, lr]", o.min_lr));
+        }
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            return bad("optimizer.weight_decay", format!("{} must be >= 0", o.weight_decay));
+        }
+        for (key, v) in [("optimizer.beta1", o.beta1), ("optimizer.beta2", o.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(key, format!("{v} is outside [0, 1)"));
+            }
+        }
+        if !(o.eps.is_finite() && o.eps > 0.0) {
+            return bad("optimizer.eps", format!("{} must be positive", o.eps));
+        }
+        if !["cosine", "linear", "constant"].contains(&o.schedule.as_str()) {
+            return bad(
+                "optimizer.schedule",
+                format!("{:?}: expected cosine, linear or constant", o.schedule),
+            );
+        }
+        if !(o.clip_norm.is_finite() && o.clip_norm >= 0.0) {
+            return bad("optimizer.clip_norm", format!("{} must be >= 0", o.clip_norm));
+        }
+
+        // [train]
+        if t.batch_size < 2 {
+            return bad(
+                "train.batch_size",
+                format!("{}: in-batch negatives need 2+", t.batch_size),
+            );
+        }
+        if t.max_steps == 0 && t.epochs == 0 {
+            return bad("train.epochs", "0 with max_steps 0 trains nothing".into());
+        }
+        if t.log_every == 0 {
+            return bad("train.log_every", "must be at least 1".into());
+        }
+        if t.keep_checkpoints == 0 {
+            return bad("train.keep_checkpoints", "must be at least 1".into());
+        }
+        if t.output_dir.is_empty() {
+            return bad("train.output_dir", "must not be empty".into());
+        }
+        if t.eval_batch_size == 0 {
+            return bad("train.eval_batch_size", "must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Checks that a run can start: training data is named.
+    pub fn check_runnable(&self) -> Result<(), ConfigError> {
+        if self.data.train.is_empty() {
+            return Err(ConfigError {
+                source: "<config>".into(),
+                line: None,
+                key: "data.train".into(),
+                message: "no training data given".into(),
+            });
+        }
+        self.validate()
+    }
+
+    /// The output folder.
+    pub fn output_dir(&self) -> PathBuf {
+        PathBuf::from(&self.train.output_dir)
+    }
+
+    /// The sections that fix a run's results (everything but `[train]`'s
+    /// bookkeeping knobs), as TOML; a checkpoint resumes only under equal
+    /// sections.
+    pub fn result_fingerprint(&self) -> String {
+        #[derive(Serialize)]
+        struct Fixed<'a> {
+            model: &'a ModelConfig,
+            data: &'a DataConfig,
+            loss: &'a LossConfig,
+            optimizer: &'a OptimizerConfig,
+            batch_size: usize,
+            epochs: usize,
+            max_steps: u64,
+            seed: u64,
+        }
+        let t = &self.train;
+        let f = Fixed {
+            model: &self.model,
+            data: &self.data,
+            loss: &self.loss,
+            optimizer: &self.optimizer,
+            batch_size: t.batch_size,
+            epochs: t.epochs,
+            max_steps: t.max_steps,
+            seed: t.seed,
+        };
+        toml::to_string(&f).expect("plain structs always serialise")
+    }
+}
+
+/// The 1-based line of byte `pos` and the dotted key written on it
+/// (the nearest `[table]` header above, joined with the line's own key).
+fn locate_key(text: &str, pos: usize) -> (Option<usize>, String) {
+    let pos = pos.min(text.len());
+    let line_no = text[..pos].matches('\n').count() + 1;
+    let mut table = String::new();
+    let mut key = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        if i + 1 > line_no {
+            break;
+        }
+        let line = raw.trim();
+        if let Some(h) = line.strip_prefix('[') {
+            let h = h.trim_start_matches('[');
+            let end = h.find(']').unwrap_or(h.len());
+            table = h[..end].trim().to_string();
+            key.clear();
+        } else if i + 1 == line_no {
+            if let Some(eq) = line.find('=') {
+                key = line[..eq].trim().trim_matches('"').to_string();
+            }
+        }
+    }
+    let dotted = match (table.is_empty(), key.is_empty()) {
+        (_, true) => table,
+        (true, false) => key,
+        (false, false) => format!("{table}.{key}"),
+    };
+    (Some(line_no), dotted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_key_finds_table_and_key() {
+        let text = "[model]\npreset = \"micro\"\n\n[optimizer]\nlr = \"x\"\n";
+        let pos = text.find("\"x\"").unwrap();
+        assert_eq!(locate_key(text, pos), (Some(5), "optimizer.lr".into()));
+    }
+}
