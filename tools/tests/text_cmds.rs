@@ -255,6 +255,7 @@ fn eval_with_a_model_scores_as_the_library_does() {
         rescore: Rescore::None,
         shortlist: 100,
         ef: 64,
+        allow: None,
     };
     let mut want_run = Run::new();
     for (q, v) in ds.queries.iter().zip(vecs.chunks_exact(model.dim())) {

@@ -10,6 +10,7 @@ pub mod index;
 pub mod inspect;
 pub mod quantize;
 pub mod search;
+pub mod train;
 
 use std::path::Path;
 
