@@ -89,16 +89,21 @@ fn quantize_index_search_round_trip_finds_the_stored_vector() {
         "--out",
         &index,
         "--modes",
-        "exact,int8,binary,hnsw,pq4",
+        "exact,int8,binary,hnsw,pq4,pq8",
     ])
     .ok();
     assert!(built.contains(&format!("indexed {N} documents")), "{built}");
 
     // In every mode, query i's best hit is document i (self-similarity ~1,
     // other random unit vectors in 48 dimensions stay far below).
-    for (mode, rescore) in
-        [("exact", "none"), ("int8", "none"), ("binary", "f32"), ("hnsw", "none"), ("pq4", "int8")]
-    {
+    for (mode, rescore) in [
+        ("exact", "none"),
+        ("int8", "none"),
+        ("binary", "f32"),
+        ("hnsw", "none"),
+        ("pq4", "int8"),
+        ("pq8", "f32"),
+    ] {
         let r = run(&[
             "search",
             "--index",
@@ -146,7 +151,7 @@ fn quantize_index_search_round_trip_finds_the_stored_vector() {
     let mapped = container::open(&index, Checksums::HeaderOnly).unwrap();
     let c = mapped.container();
     let idx = Index::open(&c).unwrap();
-    assert_eq!(idx.modes().len(), 5);
+    assert_eq!(idx.modes().len(), 6);
     let q0 = &queries[..DIM];
     let params = edgecl_runtime::index::SearchParams {
         k: 1,
