@@ -40,6 +40,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a retriever on WordNet, index, evaluate and answer (a few minutes).
+    Quickstart(cmd::quickstart::Args),
     /// Train a dual encoder from a TOML config or a preset.
     Train(cmd::train::Args),
     /// Evaluate retrieval on a BEIR folder: a TREC run, BM25, or an index.
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
     }
     let quiet = cli.quiet;
     let result: Result<(), CliError> = match cli.command {
+        Command::Quickstart(args) => cmd::quickstart::run(&args, quiet),
         Command::Train(args) => cmd::train::run(&args, quiet),
         Command::Eval(args) => cmd::eval::run(&args, quiet),
         Command::Quantize(args) => cmd::quantize::run(&args),

@@ -84,7 +84,10 @@ fn read_modules(dir: &Path) -> Result<Option<Modules>> {
             _ => {
                 return Err(cfg_err(
                     &path,
-                    format!("module {i} of type {kind:?} is unsupported (only Transformer, Pooling, Normalize are)"),
+                    format!(
+                        "module {i} of type {kind:?} is unsupported \
+                         (only Transformer, Pooling and Normalize are)"
+                    ),
                 ))
             }
         }
@@ -367,4 +370,31 @@ pub fn save_pretrained(
         v.push('\n');
     }
     weights::write_atomic(&dir.join("vocab.txt"), v.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+
+    #[test]
+    fn half_precision_widens_exactly() {
+        // (bits, value): normals, signed zero, the largest half, subnormals,
+        // infinity.
+        let cases: [(u16, f32); 9] = [
+            (0x3c00, 1.0),
+            (0xc000, -2.0),
+            (0x3800, 0.5),
+            (0x3555, 0.333_251_95),
+            (0x8000, -0.0),
+            (0x7bff, 65504.0),
+            (0x0001, 5.960_464_5e-8),
+            (0x83ff, -6.097_555e-5),
+            (0x7c00, f32::INFINITY),
+        ];
+        for (bits, want) in cases {
+            let got = f16_to_f32(bits);
+            assert_eq!(got.to_bits(), want.to_bits(), "{bits:#06x}: {got} vs {want}");
+        }
+        assert!(f16_to_f32(0x7e00).is_nan());
+    }
 }

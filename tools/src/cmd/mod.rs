@@ -9,6 +9,7 @@ pub mod eval;
 pub mod index;
 pub mod inspect;
 pub mod quantize;
+pub mod quickstart;
 pub mod search;
 pub mod train;
 
