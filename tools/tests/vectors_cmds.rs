@@ -387,3 +387,25 @@ fn every_command_has_help_with_examples() {
     let text = run(&["--help"]).ok();
     assert!(text.contains("Exit codes"), "{text}");
 }
+
+#[test]
+fn a_closed_stdout_ends_the_program_quietly() {
+    // Far more output than a pipe buffers, read by nobody: every write
+    // after the reader is gone fails with a broken pipe.
+    let dir = tempdir();
+    let v = dir.path().join("v.npy");
+    write_npy(&v, &unit_vectors(N, DIM, 10), N, DIM);
+    let index = p(dir.path(), "i.ecl");
+    run(&["index", "build", "--vectors", v.to_str().unwrap(), "--out", &index]).ok();
+    let mut c = common::edgecl();
+    c.args(["search", "--index", &index, "--queries", v.to_str().unwrap(), "--vector-file"])
+        .args(["-k", "100", "--mode", "exact"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

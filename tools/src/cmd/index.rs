@@ -129,7 +129,14 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
             }
             let texts: Vec<String> =
                 docs.iter().map(|d| format!("{} {}", d.title, d.text).trim().to_string()).collect();
+            let t = Instant::now();
             let data = m.embed_all(&texts, args.batch as usize, "documents", quiet)?;
+            let secs = t.elapsed().as_secs_f64();
+            out!(
+                "embedded {} documents in {secs:.1} s ({:.1} documents/s)",
+                texts.len(),
+                texts.len() as f64 / secs.max(1e-9)
+            );
             let ids = docs.into_iter().map(|d| d.id).collect();
             (vectors::Vectors { ids, texts, dim: m.dim(), data }, path)
         }
@@ -212,7 +219,8 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
     let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     let modes: Vec<String> = args.modes.iter().map(|m| format!("{m:?}").to_lowercase()).collect();
     out!(
-        "indexed {n} documents of dimension {dim} ({}) in {:.2} s: {out}, {bytes} bytes",
+        "indexed {n} documents of dimension {dim} ({}) in {:.2} s (build and write): {out}, \
+         {bytes} bytes",
         modes.join(", "),
         start.elapsed().as_secs_f64()
     );
