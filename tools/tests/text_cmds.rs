@@ -335,3 +335,31 @@ fn text_path_errors_name_the_file_line_or_flag() {
     run(&["search", "--index", &p(d, "i.ecl"), "--model", &m, "graph"])
         .fails(1, &["--model", "dimension"]);
 }
+
+#[test]
+fn the_prompt_embeds_each_typed_query() {
+    let dir = tempdir();
+    let d = dir.path();
+    make_beir(d);
+    write_model(&d.join("m.ecl"), 6);
+    let index = p(d, "i.ecl");
+    run(&[
+        "index",
+        "build",
+        "--corpus",
+        &p(d, "corpus.jsonl"),
+        "--model",
+        &p(d, "m.ecl"),
+        "--out",
+        &index,
+    ])
+    .ok();
+    let input = format!("{}\n{}\n\n", doc_text(11), doc_text(20));
+    let args =
+        ["search", "--index", &index, "--model", &p(d, "m.ecl"), "--mode", "exact", "-k", "1"];
+    let Some(r) = common::run_on_terminal(&args, &input) else { return };
+    let text = r.ok();
+    let firsts: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("1 ")).collect();
+    assert_eq!(firsts.len(), 2, "{text}");
+    assert!(firsts[0].contains("d11") && firsts[1].contains("d20"), "{text}");
+}

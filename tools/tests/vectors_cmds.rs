@@ -409,3 +409,24 @@ fn a_closed_stdout_ends_the_program_quietly() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn the_prompt_reads_vectors_and_reports_typos() {
+    let dir = tempdir();
+    let data = unit_vectors(50, 8, 11);
+    let v = dir.path().join("v.jsonl");
+    write_jsonl(&v, &ids(50, "doc-"), &data, 8, true);
+    let index = p(dir.path(), "i.ecl");
+    run(&["index", "build", "--vectors", v.to_str().unwrap(), "--out", &index]).ok();
+    let row: Vec<String> = data[7 * 8..8 * 8].iter().map(|x| x.to_string()).collect();
+    let input = format!("[{}]\n1, 2\nabc\n\n", row.join(", "));
+    let Some(r) = common::run_on_terminal(&["search", "--index", &index, "-k", "2"], &input) else {
+        return;
+    };
+    // The terminal merges stdout and stderr: results and both typos show,
+    // and the prompt carries on to a clean exit at the empty line.
+    let text = r.ok();
+    assert!(text.contains("doc-7") && text.contains("text of document 7"), "{text}");
+    assert!(text.contains("stdin:2: dimension 2, expected 8"), "{text}");
+    assert!(text.contains("stdin:3: \"abc\" is not a finite number"), "{text}");
+}
