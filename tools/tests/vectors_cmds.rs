@@ -56,6 +56,23 @@ fn quantize_reports_the_error_it_stored() {
     }
     assert!(cos[0] > cos[1] && cos[1] > cos[2] && cos[2] > cos[3], "{cos:?}");
 
+    // One global range fits the data less closely than one per dimension.
+    let global = run(&[
+        "quantize",
+        "--vectors",
+        &vecs,
+        "--out",
+        &out,
+        "--mode",
+        "int8",
+        "--calibration",
+        "global",
+        "--json",
+    ])
+    .json();
+    assert!(global["description"].as_str().unwrap().contains("global"));
+    assert!(global["mse"].as_f64().unwrap() > mse, "{global}");
+
     // The text report lists the same measures.
     let text =
         run(&["quantize", "--vectors", &vecs, "--out", &out, "--mode", "binary", "--center"]).ok();
@@ -312,6 +329,18 @@ fn usage_errors_exit_2_with_the_flag() {
     run(&["quantize", "--vectors", &v, "--out", &out, "--mode", "int4"]).fails(2, &["--mode"]);
     run(&["quantize", "--vectors", &v, "--out", &out, "--mode", "int8", "--center"])
         .fails(2, &["--center"]);
+    run(&[
+        "quantize",
+        "--vectors",
+        &v,
+        "--out",
+        &out,
+        "--mode",
+        "binary",
+        "--calibration",
+        "global",
+    ])
+    .fails(2, &["--calibration"]);
     run(&["quantize", "--vectors", &v, "--out", &out, "--mode", "pq4", "--pq-m", "3"])
         .fails(2, &["--pq-m", "does not divide"]);
     run(&["quantize", "--vectors", &v, "--out", &out]).fails(2, &["--mode"]);
