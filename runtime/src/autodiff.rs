@@ -375,8 +375,9 @@ impl Graph {
         Ok(t.as_f32()?[0])
     }
     /// The gradient a backward pass left on a non-parameter node: the
-    /// output's seed always, other nodes only with
-    /// [`Graph::set_keep_grads`]; kept until the next backward or reset.
+    /// output's seed and [`Graph::leaf`] inputs always, other nodes only
+    /// with [`Graph::set_keep_grads`]; kept until the next backward or
+    /// reset.
     pub fn grad(&self, v: Var) -> Option<&[f32]> {
         self.grads.get(v.0).and_then(|g| g.as_deref().map(|g| g.as_slice()))
     }
@@ -442,7 +443,8 @@ impl Graph {
             }
             let Some(dy) = self.grads[i].take() else { continue };
             let r = self.backward_node(i, &dy);
-            if i == top || self.keep_grads {
+            // Gradient-recording leaves (`Graph::leaf`) keep theirs too.
+            if i == top || self.keep_grads || matches!(self.nodes[i].op, Op::Input) {
                 self.grads[i] = Some(dy);
             } else {
                 self.pool.give(dy);

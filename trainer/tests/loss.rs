@@ -160,7 +160,6 @@ fn hardness_weights_negatives_without_differentiating_the_weights() {
         total / b as f64
     };
     let mut g = graph();
-    g.set_keep_grads(true);
     let qv = g.leaf(&[b, dim], &q).unwrap();
     let dv = g.input_slice(&[n, dim], &d).unwrap();
     let opts = InfoNceOptions { hardness: h, ..fixed(t as f32) };
@@ -276,6 +275,23 @@ fn false_negative_mask_by_hand() {
     // A wide margin masks everything but the positives.
     let m = false_negative_mask(&gq, &gd, 2, 3, 2, 10.0).unwrap();
     assert_eq!(m, [false, true, true, true, false, true]);
+
+    // Random guides against a straight dot-product loop.
+    let (b, n, dim, margin) = (5, 9, 7, 0.3);
+    let (gq, gd) = (normalized(b, dim, 50), normalized(n, dim, 51));
+    let m = false_negative_mask(&gq, &gd, b, n, dim, margin).unwrap();
+    let dot = |i: usize, j: usize| (0..dim).map(|k| gq[i * dim + k] * gd[j * dim + k]).sum::<f32>();
+    let mut masked = 0;
+    for i in 0..b {
+        for j in 0..n {
+            let s = dot(i, j) - (dot(i, i) - margin);
+            if s.abs() > 1e-5 {
+                assert_eq!(m[i * n + j], j != i && s > 0.0, "({i}, {j})");
+            }
+            masked += m[i * n + j] as usize;
+        }
+    }
+    assert!(masked > 0 && masked < b * (n - 1), "{masked} masked: test proves little");
 }
 
 #[test]
