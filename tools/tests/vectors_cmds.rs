@@ -56,6 +56,10 @@ fn quantize_reports_the_error_it_stored() {
     }
     assert!(cos[0] > cos[1] && cos[1] > cos[2] && cos[2] > cos[3], "{cos:?}");
 
+    // inspect shows the stored error beside the sections.
+    let shown = run(&["inspect", &out]).ok();
+    assert!(shown.contains("[quant.error]") && shown.contains("mean_cosine"), "{shown}");
+
     // One global range fits the data less closely than one per dimension.
     let global = run(&[
         "quantize",
