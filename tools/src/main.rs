@@ -1,5 +1,5 @@
-//! The `edgecl` program: one binary for embedding, quantizing, indexing,
-//! searching, evaluating and measuring. Each subcommand lives in its own
+//! The `edgecl` program: one binary for training, embedding, quantizing,
+//! indexing, searching, evaluating and measuring. Each subcommand lives in its own
 //! module under `cmd/`; this file parses arguments, checks `EDGECL_ISA`
 //! once, and turns every failure into one line on stderr:
 //! `edgecl: error: <file:line or flag>: <what>`, exit code 2 for usage
@@ -42,6 +42,8 @@ struct Cli {
 enum Command {
     /// Train a retriever on WordNet, index, evaluate and answer (a few minutes).
     Quickstart(cmd::quickstart::Args),
+    /// Train a dual encoder from a TOML config or a preset.
+    Train(cmd::train::Args),
     /// Evaluate retrieval on a BEIR folder: a TREC run, BM25, or an index.
     Eval(cmd::eval::Args),
     /// Quantize vectors (int8, binary, 4/8-bit PQ) and report the error.
@@ -128,6 +130,7 @@ fn main() -> ExitCode {
     let quiet = cli.quiet;
     let result: Result<(), CliError> = match cli.command {
         Command::Quickstart(args) => cmd::quickstart::run(&args, quiet),
+        Command::Train(args) => cmd::train::run(&args, quiet),
         Command::Eval(args) => cmd::eval::run(&args, quiet),
         Command::Quantize(args) => cmd::quantize::run(&args),
         Command::Embed(args) => cmd::embed::run(&args, quiet),

@@ -56,6 +56,27 @@ fn quantize_reports_the_error_it_stored() {
     }
     assert!(cos[0] > cos[1] && cos[1] > cos[2] && cos[2] > cos[3], "{cos:?}");
 
+    // inspect shows the stored error beside the sections.
+    let shown = run(&["inspect", &out]).ok();
+    assert!(shown.contains("[quant.error]") && shown.contains("mean_cosine"), "{shown}");
+
+    // One global range fits the data less closely than one per dimension.
+    let global = run(&[
+        "quantize",
+        "--vectors",
+        &vecs,
+        "--out",
+        &out,
+        "--mode",
+        "int8",
+        "--calibration",
+        "global",
+        "--json",
+    ])
+    .json();
+    assert!(global["description"].as_str().unwrap().contains("global"));
+    assert!(global["mse"].as_f64().unwrap() > mse, "{global}");
+
     // The text report lists the same measures.
     let text =
         run(&["quantize", "--vectors", &vecs, "--out", &out, "--mode", "binary", "--center"]).ok();
@@ -89,16 +110,21 @@ fn quantize_index_search_round_trip_finds_the_stored_vector() {
         "--out",
         &index,
         "--modes",
-        "exact,int8,binary,hnsw,pq4",
+        "exact,int8,binary,hnsw,pq4,pq8",
     ])
     .ok();
     assert!(built.contains(&format!("indexed {N} documents")), "{built}");
 
     // In every mode, query i's best hit is document i (self-similarity ~1,
     // other random unit vectors in 48 dimensions stay far below).
-    for (mode, rescore) in
-        [("exact", "none"), ("int8", "none"), ("binary", "f32"), ("hnsw", "none"), ("pq4", "int8")]
-    {
+    for (mode, rescore) in [
+        ("exact", "none"),
+        ("int8", "none"),
+        ("binary", "f32"),
+        ("hnsw", "none"),
+        ("pq4", "int8"),
+        ("pq8", "f32"),
+    ] {
         let r = run(&[
             "search",
             "--index",
@@ -146,7 +172,7 @@ fn quantize_index_search_round_trip_finds_the_stored_vector() {
     let mapped = container::open(&index, Checksums::HeaderOnly).unwrap();
     let c = mapped.container();
     let idx = Index::open(&c).unwrap();
-    assert_eq!(idx.modes().len(), 5);
+    assert_eq!(idx.modes().len(), 6);
     let q0 = &queries[..DIM];
     let params = edgecl_runtime::index::SearchParams {
         k: 1,
@@ -307,6 +333,18 @@ fn usage_errors_exit_2_with_the_flag() {
     run(&["quantize", "--vectors", &v, "--out", &out, "--mode", "int4"]).fails(2, &["--mode"]);
     run(&["quantize", "--vectors", &v, "--out", &out, "--mode", "int8", "--center"])
         .fails(2, &["--center"]);
+    run(&[
+        "quantize",
+        "--vectors",
+        &v,
+        "--out",
+        &out,
+        "--mode",
+        "binary",
+        "--calibration",
+        "global",
+    ])
+    .fails(2, &["--calibration"]);
     run(&["quantize", "--vectors", &v, "--out", &out, "--mode", "pq4", "--pq-m", "3"])
         .fails(2, &["--pq-m", "does not divide"]);
     run(&["quantize", "--vectors", &v, "--out", &out]).fails(2, &["--mode"]);
@@ -381,4 +419,47 @@ fn every_command_has_help_with_examples() {
     }
     let text = run(&["--help"]).ok();
     assert!(text.contains("Exit codes"), "{text}");
+}
+
+#[test]
+fn a_closed_stdout_ends_the_program_quietly() {
+    // Far more output than a pipe buffers, read by nobody: every write
+    // after the reader is gone fails with a broken pipe.
+    let dir = tempdir();
+    let v = dir.path().join("v.npy");
+    write_npy(&v, &unit_vectors(N, DIM, 10), N, DIM);
+    let index = p(dir.path(), "i.ecl");
+    run(&["index", "build", "--vectors", v.to_str().unwrap(), "--out", &index]).ok();
+    let mut c = common::edgecl();
+    c.args(["search", "--index", &index, "--queries", v.to_str().unwrap(), "--vector-file"])
+        .args(["-k", "100", "--mode", "exact"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn the_prompt_reads_vectors_and_reports_typos() {
+    let dir = tempdir();
+    let data = unit_vectors(50, 8, 11);
+    let v = dir.path().join("v.jsonl");
+    write_jsonl(&v, &ids(50, "doc-"), &data, 8, true);
+    let index = p(dir.path(), "i.ecl");
+    run(&["index", "build", "--vectors", v.to_str().unwrap(), "--out", &index]).ok();
+    let row: Vec<String> = data[7 * 8..8 * 8].iter().map(|x| x.to_string()).collect();
+    let input = format!("[{}]\n1, 2\nabc\n\n", row.join(", "));
+    let Some(r) = common::run_on_terminal(&["search", "--index", &index, "-k", "2"], &input) else {
+        return;
+    };
+    // The terminal merges stdout and stderr: results and both typos show,
+    // and the prompt carries on to a clean exit at the empty line.
+    let text = r.ok();
+    assert!(text.contains("doc-7") && text.contains("text of document 7"), "{text}");
+    assert!(text.contains("stdin:2: dimension 2, expected 8"), "{text}");
+    assert!(text.contains("stdin:3: \"abc\" is not a finite number"), "{text}");
 }

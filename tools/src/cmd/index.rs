@@ -77,8 +77,8 @@ pub struct BuildArgs {
     /// HNSW: candidates kept while linking a new node.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     ef_construction: u32,
-    /// pq4: number of sub-quantizers (must divide the dimension; at most 256)
-    /// [default: sub-vectors of 2 values].
+    /// pq4/pq8: number of sub-quantizers (must divide the dimension; at most
+    /// 256) [default: sub-vectors of 2 values for pq4, 4 for pq8].
     #[arg(long, value_name = "M")]
     pq_m: Option<usize>,
 }
@@ -91,6 +91,7 @@ enum StoreMode {
     Binary,
     Hnsw,
     Pq4,
+    Pq8,
 }
 
 pub fn run(cmd: &Command, quiet: bool) -> CmdResult {
@@ -104,8 +105,8 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
     if has(StoreMode::Hnsw) && !has(StoreMode::Exact) {
         return Err(CliError::usage("--modes", "hnsw searches the f32 vectors: add exact"));
     }
-    if args.pq_m.is_some() && !has(StoreMode::Pq4) {
-        return Err(CliError::usage("--pq-m", "applies only when --modes has pq4"));
+    if args.pq_m.is_some() && !has(StoreMode::Pq4) && !has(StoreMode::Pq8) {
+        return Err(CliError::usage("--pq-m", "applies only when --modes has pq4 or pq8"));
     }
 
     // Vectors from a file, or a corpus embedded now.
@@ -128,7 +129,14 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
             }
             let texts: Vec<String> =
                 docs.iter().map(|d| format!("{} {}", d.title, d.text).trim().to_string()).collect();
+            let t = Instant::now();
             let data = m.embed_all(&texts, args.batch as usize, "documents", quiet)?;
+            let secs = t.elapsed().as_secs_f64();
+            out!(
+                "embedded {} documents in {secs:.1} s ({:.1} documents/s)",
+                texts.len(),
+                texts.len() as f64 / secs.max(1e-9)
+            );
             let ids = docs.into_iter().map(|d| d.id).collect();
             (vectors::Vectors { ids, texts, dim: m.dim(), data }, path)
         }
@@ -149,27 +157,29 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
         Some(m) => Some(m.digest()?),
         None => None,
     };
-    let pq4 = if has(StoreMode::Pq4) {
-        match args.pq_m {
-            Some(m) if m == 0 || m > 256 || !v.dim.is_multiple_of(m) => {
-                return Err(CliError::usage(
-                    "--pq-m",
-                    format!("{m} must divide the dimension {} and be at most 256", v.dim),
-                ))
-            }
-            Some(m) => Some(m),
-            None => Some(default_pq_m(v.dim, 2).ok_or_else(|| {
-                CliError::usage("--pq-m", format!("no default for dimension {}; give one", v.dim))
-            })?),
+    // Sub-quantizers per PQ mode: --pq-m, or the mode's default.
+    let pq_m = |mode: StoreMode, min_dsub: usize| -> CmdResult<Option<usize>> {
+        if !has(mode) {
+            return Ok(None);
         }
-    } else {
-        None
+        match args.pq_m {
+            Some(m) if m == 0 || m > 256 || !v.dim.is_multiple_of(m) => Err(CliError::usage(
+                "--pq-m",
+                format!("{m} must divide the dimension {} and be at most 256", v.dim),
+            )),
+            Some(m) => Ok(Some(m)),
+            None => default_pq_m(v.dim, min_dsub).map(Some).ok_or_else(|| {
+                CliError::usage("--pq-m", format!("no default for dimension {}; give one", v.dim))
+            }),
+        }
     };
+    let (pq4, pq8) = (pq_m(StoreMode::Pq4, 2)?, pq_m(StoreMode::Pq8, 4)?);
     let options = IndexOptions {
         f32: has(StoreMode::Exact),
         int8: has(StoreMode::Int8),
         binary: has(StoreMode::Binary),
         pq4,
+        pq8,
         hnsw: has(StoreMode::Hnsw).then(|| HnswConfig {
             m: args.hnsw_m as usize,
             ef_construction: args.ef_construction as usize,
@@ -209,7 +219,8 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
     let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     let modes: Vec<String> = args.modes.iter().map(|m| format!("{m:?}").to_lowercase()).collect();
     out!(
-        "indexed {n} documents of dimension {dim} ({}) in {:.2} s: {out}, {bytes} bytes",
+        "indexed {n} documents of dimension {dim} ({}) in {:.2} s (build and write): {out}, \
+         {bytes} bytes",
         modes.join(", "),
         start.elapsed().as_secs_f64()
     );

@@ -54,7 +54,15 @@ pub fn run(args: &Args) -> CmdResult {
 
     // Key/value tables are string tables whose name ends in a known suffix;
     // show the conventional ones that are present.
-    for table in ["meta", "build.params", "hnsw.params", "model.config"] {
+    for table in [
+        "meta",
+        "build.params",
+        "hnsw.params",
+        "model.config",
+        "index.model",
+        "quant.error",
+        "pq.params",
+    ] {
         if let Ok(kv) = KeyValues::load(&c, table) {
             out!();
             out!("[{table}]");

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod quantize;
 pub mod quickstart;
 pub mod search;
+pub mod train;
 
 use std::path::Path;
 
@@ -37,6 +38,7 @@ pub enum ModeArg {
     Int8,
     Binary,
     Pq4,
+    Pq8,
     Hnsw,
 }
 
@@ -47,6 +49,7 @@ impl From<ModeArg> for SearchMode {
             ModeArg::Int8 => SearchMode::Int8,
             ModeArg::Binary => SearchMode::Binary,
             ModeArg::Pq4 => SearchMode::Pq4,
+            ModeArg::Pq8 => SearchMode::Pq8,
             ModeArg::Hnsw => SearchMode::Hnsw,
         }
     }
@@ -64,10 +67,10 @@ pub enum RescoreArg {
 #[derive(clap::Args, Debug, Clone)]
 pub struct SearchOpts {
     /// First-pass mode [default: binary when the index has sign bits, else
-    /// int8, exact, hnsw, pq4 in that order].
+    /// int8, exact, hnsw, pq8, pq4 in that order].
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
-    /// Rescoring of the first pass's shortlist (int8, binary and pq4 modes)
+    /// Rescoring of the first pass's shortlist (int8, binary, pq4, pq8 modes)
     /// [default: int8 when stored, else f32 when stored, else none].
     #[arg(long, value_enum)]
     pub rescore: Option<RescoreArg>,
@@ -105,6 +108,7 @@ impl SearchOpts {
                 SearchMode::Int8,
                 SearchMode::Exact,
                 SearchMode::Hnsw,
+                SearchMode::Pq8,
                 SearchMode::Pq4,
             ]
             .into_iter()
@@ -113,7 +117,10 @@ impl SearchOpts {
                 CliError::runtime("--index", "the index stores no searchable vectors")
             })?,
         };
-        let rescorable = matches!(mode, SearchMode::Int8 | SearchMode::Binary | SearchMode::Pq4);
+        let rescorable = matches!(
+            mode,
+            SearchMode::Int8 | SearchMode::Binary | SearchMode::Pq4 | SearchMode::Pq8
+        );
         let rescore = match self.rescore {
             _ if !rescorable => Rescore::None,
             Some(RescoreArg::None) => Rescore::None,

@@ -43,9 +43,10 @@ pub struct Args {
     /// Code type.
     #[arg(long, value_enum)]
     mode: QuantMode,
-    /// int8: one scale and offset per dimension, or one for all values.
-    #[arg(long, value_enum, default_value = "per-dim")]
-    calibration: CalibrationArg,
+    /// int8: one scale and offset per dimension, or one for all values
+    /// [default: per-dim].
+    #[arg(long, value_enum)]
+    calibration: Option<CalibrationArg>,
     /// int8: symmetric codes (zero offset) instead of the full range.
     #[arg(long)]
     symmetric: bool,
@@ -95,6 +96,10 @@ pub fn run(args: &Args) -> CmdResult {
     if args.center && args.mode != QuantMode::Binary {
         return Err(CliError::usage("--center", "applies to --mode binary only"));
     }
+    if args.calibration.is_some() && args.mode != QuantMode::Int8 {
+        return Err(CliError::usage("--calibration", "applies to --mode int8 only"));
+    }
+    let calibration = args.calibration.unwrap_or(CalibrationArg::PerDim);
     if args.symmetric && args.mode != QuantMode::Int8 {
         return Err(CliError::usage("--symmetric", "applies to --mode int8 only"));
     }
@@ -114,7 +119,7 @@ pub fn run(args: &Args) -> CmdResult {
     // Quantize, store codes and parameters, decode for the error.
     let (description, code_bytes) = match args.mode {
         QuantMode::Int8 => {
-            let granularity = match args.calibration {
+            let granularity = match calibration {
                 CalibrationArg::PerDim => Granularity::PerDim,
                 CalibrationArg::Global => Granularity::Global,
             };
@@ -139,7 +144,7 @@ pub fn run(args: &Args) -> CmdResult {
             b.add_owned(names::VECTORS_I8, &[n as u64, dim as u64], codes)
                 .at(args.out.display())?;
             let sym = if args.symmetric { "symmetric" } else { "asymmetric" };
-            let gran = match args.calibration {
+            let gran = match calibration {
                 CalibrationArg::PerDim => "per-dim",
                 CalibrationArg::Global => "global",
             };

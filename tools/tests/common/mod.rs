@@ -29,12 +29,7 @@ pub fn run(args: &[&str]) -> Run {
 
 /// Runs a prepared command.
 pub fn output(mut c: Command) -> Run {
-    let Output { status, stdout, stderr } = c.output().expect("the binary runs");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8(stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(stderr).expect("utf-8 stderr"),
-    }
+    output_of(c.output().expect("the binary runs"))
 }
 
 impl Run {
@@ -146,4 +141,36 @@ pub fn ids(n: usize, prefix: &str) -> Vec<String> {
 /// `dir/name` as a string argument.
 pub fn p(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().expect("utf-8 temp path").to_string()
+}
+
+/// Runs `edgecl args` on a pseudo-terminal (util-linux `script`), typing
+/// `input`; `None` (with a note) where `script` is not installed.
+pub fn run_on_terminal(args: &[&str], input: &str) -> Option<Run> {
+    use std::io::Write;
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut cmd = quote(env!("CARGO_BIN_EXE_edgecl"));
+    for a in args {
+        cmd.push(' ');
+        cmd.push_str(&quote(a));
+    }
+    let child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("note: `script` is not installed; terminal prompt not tested");
+        return None;
+    };
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    Some(output_of(child.wait_with_output().unwrap()))
+}
+
+fn output_of(Output { status, stdout, stderr }: Output) -> Run {
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
 }
