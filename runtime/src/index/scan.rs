@@ -27,7 +27,7 @@ use std::ops::Range;
 use super::{check_dim, Hit, Index, IndexError, Rescore, SearchMode, SearchParams};
 use crate::hnsw::{self, AllowList};
 use crate::kernels::pq::fastscan::{self, QuantizedTable};
-use crate::kernels::pq::{self as kpq, Metric};
+use crate::kernels::pq::Metric;
 use crate::kernels::search as ks;
 use crate::quant::Int8Quantizer;
 
@@ -274,7 +274,8 @@ impl<'a> Index<'a> {
                 p.q.distance_table(query, Metric::InnerProduct, table)?;
                 let (tab, codes) = (&table[..], p.codes);
                 let score = |r: Range<usize>, o: &mut [f32]| {
-                    Ok(kpq::adc_scan(tab, m, ksub, &codes[r.start * m..r.end * m], o)?)
+                    adc8(tab, m, &codes[r.start * m..r.end * m], o);
+                    Ok(())
                 };
                 scan(n, allow, first, f32s, heap, score, |s| s)?;
                 cands.extend(heap.drain());
@@ -299,8 +300,10 @@ impl<'a> Index<'a> {
                     scan(n, allow, first, f32s, heap, score, |s| s)?;
                     cands.extend(heap.drain());
                 } else {
-                    // Quantized tables over every code, then the best
-                    // PQ4_RERANK * first re-ranked with the float table.
+                    // Quantized tables over every code. Without a
+                    // rescoring, PQ4_RERANK * first of them are re-ranked
+                    // with the float table; with one, the first pass keeps
+                    // just the shortlist, which the rescoring re-ranks.
                     match lut {
                         Some(l) if l.m() == m => l.refill(tab, Metric::InnerProduct)?,
                         _ => *lut = Some(QuantizedTable::new(tab, m, Metric::InnerProduct)?),
@@ -308,7 +311,8 @@ impl<'a> Index<'a> {
                     let l = lut.as_ref().ok_or(IndexError::Missing { mode, needs: "a table" })?;
                     u16s.resize(n, 0);
                     fastscan::scan(l, packed, u16s)?;
-                    let keep = first.saturating_mul(PQ4_RERANK).min(n);
+                    let keep =
+                        if rescoring { first } else { first.saturating_mul(PQ4_RERANK).min(n) };
                     heap.clear();
                     heap.reserve(keep);
                     for (i, &cost) in u16s.iter().enumerate() {
@@ -317,9 +321,14 @@ impl<'a> Index<'a> {
                             offer(heap, keep, Cand { score: -f32::from(cost), doc });
                         }
                     }
-                    cands.extend(heap.drain().map(|c| Cand { score: adc(c.doc as usize), ..c }));
-                    cands.sort_unstable();
-                    cands.truncate(first);
+                    if rescoring {
+                        cands.extend(heap.drain());
+                    } else {
+                        let rerank = heap.drain().map(|c| Cand { score: adc(c.doc as usize), ..c });
+                        cands.extend(rerank);
+                        cands.sort_unstable();
+                        cands.truncate(first);
+                    }
                 }
             }
             SearchMode::Hnsw => {
@@ -365,5 +374,33 @@ impl<'a> Index<'a> {
         cands.sort_unstable();
         out.extend(cands.iter().take(k).map(|c| Hit { doc: c.doc, score: c.score }));
         Ok(())
+    }
+}
+
+/// 8-bit ADC scores of `m`-byte codes: `out[i] = sum_j table[j * 256 +
+/// codes[i * m + j]]`, summed in `j` order like the kernels' `adc_scan`
+/// (so the scores are the same bits), but four codes at a time. Each sum
+/// is a chain of dependent adds; interleaving four independent chains
+/// keeps the adder busy instead of waiting on each add's latency.
+fn adc8(table: &[f32], m: usize, codes: &[u8], out: &mut [f32]) {
+    let mut quads = codes.chunks_exact(4 * m);
+    let mut outs = out.chunks_exact_mut(4);
+    for (c, o) in (&mut quads).zip(&mut outs) {
+        let (c0, rest) = c.split_at(m);
+        let (c1, rest) = rest.split_at(m);
+        let (c2, c3) = rest.split_at(m);
+        let mut s = [0f32; 4];
+        for j in 0..m {
+            let t = &table[j * 256..(j + 1) * 256];
+            s[0] += t[c0[j] as usize];
+            s[1] += t[c1[j] as usize];
+            s[2] += t[c2[j] as usize];
+            s[3] += t[c3[j] as usize];
+        }
+        o.copy_from_slice(&s);
+    }
+    for (c, o) in quads.remainder().chunks_exact(m).zip(outs.into_remainder()) {
+        *o =
+            c.iter().enumerate().map(|(j, &x)| table[j * 256 + x as usize]).fold(0.0, |a, b| a + b);
     }
 }
