@@ -124,43 +124,74 @@ fn save(path: &Path, bytes: &[u8]) -> Res<()> {
     Ok(())
 }
 
-/// Seeded clustered unit vectors: Gaussian centres (one per 1000 rows, at
-/// least 64) plus Gaussian noise of half their spread, normalised.
-fn clustered(n: usize, dim: usize, centres: &[f32], seed: u64) -> Vec<f32> {
+/// A seeded stream of standard normal draws (splitmix64 + Box-Muller).
+fn gaussians(seed: u64) -> impl FnMut() -> f32 {
     let mut s = seed;
     let mut next = move || {
-        // splitmix64
         s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = s;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     };
-    let mut gauss = move || {
-        // Box-Muller on two uniforms in (0, 1].
+    move || {
+        // Two uniforms, the first in (0, 1] so its log is finite.
         let u = ((next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
         let w = (next() >> 11) as f64 / (1u64 << 53) as f64;
         ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * w).cos()) as f32
-    };
-    let nc = centres.len() / dim;
-    let mut v = Vec::with_capacity(n * dim);
-    for i in 0..n {
-        let c = &centres[(i * 7919 % nc) * dim..][..dim];
-        let row: Vec<f32> = c.iter().map(|&x| x + 0.5 * gauss()).collect();
-        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        v.extend(row.iter().map(|x| x / norm));
     }
-    v
+}
+
+/// Intrinsic dimension of each cluster of generated vectors.
+const LATENT: usize = 8;
+
+/// Seeded clustered unit vectors shaped like embeddings: each cluster is
+/// a Gaussian centre plus a spread along `LATENT` random directions of its
+/// own, plus a little isotropic noise, normalised. Isotropic noise alone
+/// in 128 dimensions would make every point nearly equidistant from every
+/// other, which real embeddings are not, and no approximate search (ours
+/// or another) finds neighbours there.
+struct Clusters {
+    dim: usize,
+    /// `nc x dim` centres.
+    centres: Vec<f32>,
+    /// `nc x LATENT x dim` directions.
+    bases: Vec<f32>,
+}
+
+impl Clusters {
+    fn new(nc: usize, dim: usize, seed: u64) -> Self {
+        let mut g = gaussians(seed);
+        let centres = (0..nc * dim).map(|_| g()).collect();
+        let bases = (0..nc * LATENT * dim).map(|_| 0.35 * g()).collect();
+        Clusters { dim, centres, bases }
+    }
+
+    fn sample(&self, n: usize, seed: u64) -> Vec<f32> {
+        let (dim, nc) = (self.dim, self.centres.len() / self.dim);
+        let mut g = gaussians(seed);
+        let mut v = Vec::with_capacity(n * dim);
+        let mut row = vec![0f32; dim];
+        for i in 0..n {
+            let c = i * 7919 % nc;
+            row.copy_from_slice(&self.centres[c * dim..][..dim]);
+            for l in 0..LATENT {
+                let z = g();
+                let b = &self.bases[(c * LATENT + l) * dim..][..dim];
+                row.iter_mut().zip(b).for_each(|(x, &b)| *x += z * b);
+            }
+            row.iter_mut().for_each(|x| *x += 0.15 * g());
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            v.extend(row.iter().map(|x| x / norm));
+        }
+        v
+    }
 }
 
 fn generate(n: usize, nq: usize, dim: usize, seed: u64, out: &Path) -> Res<(PathBuf, PathBuf)> {
-    let nc = (n / 1000).max(64);
-    // Centres are plain Gaussian rows (the normalisation of a draw is
-    // skipped by scaling afterwards; only directions matter).
-    let centres: Vec<f32> =
-        clustered(nc, dim, &vec![0.0; dim], seed ^ 0xc3).iter().map(|x| x * 2.0).collect();
-    let corpus = clustered(n, dim, &centres, seed);
-    let queries = clustered(nq, dim, &centres, seed ^ 0x51);
+    let clusters = Clusters::new((n / 1000).max(64), dim, seed ^ 0xc3);
+    let corpus = clusters.sample(n, seed);
+    let queries = clusters.sample(nq, seed ^ 0x51);
     std::fs::create_dir_all(out)?;
     let (cp, qp) = (out.join("corpus.npy"), out.join("queries.npy"));
     write_npy(&cp, &corpus, dim)?;
