@@ -69,14 +69,45 @@ impl PartialEq for Cand {
 }
 impl Eq for Cand {}
 
-/// Keeps `c` if the heap has room or `c` beats its worst.
-#[inline]
-fn offer(heap: &mut BinaryHeap<Cand>, cap: usize, c: Cand) {
-    if heap.len() < cap {
-        heap.push(c);
-    } else if let Some(mut worst) = heap.peek_mut() {
-        if c < *worst {
-            *worst = c;
+/// The `cap` best candidates offered, in a max-heap whose top is the
+/// worst kept. Once full, the worst kept score is cached apart, so that
+/// rejecting a row (nearly every row of a large scan) costs one float
+/// compare instead of a heap access.
+#[derive(Debug, Default)]
+struct TopK {
+    heap: BinaryHeap<Cand>,
+    cap: usize,
+    /// Scores below this cannot enter; minus infinity until full.
+    floor: f32,
+}
+
+impl TopK {
+    /// Empties the heap for a new query keeping `cap` candidates; no
+    /// allocation once the heap has held `cap` before.
+    fn reset(&mut self, cap: usize) {
+        self.heap.clear();
+        self.heap.reserve(cap);
+        self.cap = cap;
+        self.floor = f32::NEG_INFINITY;
+    }
+
+    /// Keeps `c` if the heap has room or `c` beats its worst (a tie in
+    /// score goes to the smaller document, so equal scores are compared
+    /// in full).
+    #[inline]
+    fn offer(&mut self, c: Cand) {
+        if c.score < self.floor {
+            return;
+        }
+        if self.heap.len() < self.cap {
+            self.heap.push(c);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if c < *worst {
+                *worst = c;
+            }
+        }
+        if self.heap.len() == self.cap {
+            self.floor = self.heap.peek().map_or(f32::NEG_INFINITY, |w| w.score);
         }
     }
 }
@@ -85,7 +116,7 @@ fn offer(heap: &mut BinaryHeap<Cand>, cap: usize, c: Cand) {
 /// across indexes.
 #[derive(Debug, Default)]
 pub struct SearchScratch {
-    heap: BinaryHeap<Cand>,
+    top: TopK,
     cands: Vec<Cand>,
     ids: Vec<u32>,
     f32s: Vec<f32>,
@@ -119,12 +150,11 @@ fn scan<S: Copy + Default>(
     allow: Option<&AllowList>,
     cap: usize,
     buf: &mut Vec<S>,
-    heap: &mut BinaryHeap<Cand>,
+    top: &mut TopK,
     mut score: impl FnMut(Range<usize>, &mut [S]) -> Result<(), IndexError>,
     key: impl Fn(S) -> f32,
 ) -> Result<(), IndexError> {
-    heap.clear();
-    heap.reserve(cap);
+    top.reset(cap);
     if buf.len() < BLOCK {
         buf.resize(BLOCK, S::default());
     }
@@ -134,7 +164,7 @@ fn scan<S: Copy + Default>(
         for doc in a.iter() {
             let i = doc as usize;
             score(i..i + 1, &mut buf[..1])?;
-            offer(heap, cap, Cand { score: key(buf[0]), doc });
+            top.offer(Cand { score: key(buf[0]), doc });
         }
         return Ok(());
     }
@@ -148,7 +178,7 @@ fn scan<S: Copy + Default>(
         for (t, &s) in out.iter().enumerate() {
             let doc = (b + t) as u32;
             if allow.is_none_or(|a| a.allows(doc)) {
-                offer(heap, cap, Cand { score: key(s), doc });
+                top.offer(Cand { score: key(s), doc });
             }
         }
         b = e;
@@ -215,7 +245,7 @@ impl<'a> Index<'a> {
         let first = if rescoring { params.shortlist.max(k).min(n) } else { k };
         let mode = params.mode.name();
         let SearchScratch {
-            heap,
+            top,
             cands,
             ids,
             f32s,
@@ -237,8 +267,8 @@ impl<'a> Index<'a> {
                 let score = |r: Range<usize>, o: &mut [f32]| {
                     Ok(ks::dot_f32(query, &v[r.start * d..r.end * d], o)?)
                 };
-                scan(n, allow, first, f32s, heap, score, |s| s)?;
-                cands.extend(heap.drain());
+                scan(n, allow, first, f32s, top, score, |s| s)?;
+                cands.extend(top.heap.drain());
             }
             SearchMode::Int8 => {
                 let (q, codes) = self.need_int8(mode)?;
@@ -248,8 +278,8 @@ impl<'a> Index<'a> {
                     Ok(ks::dot_i8(v, &codes[r.start * d..r.end * d], o)?)
                 };
                 // Ranked on the exact integer dot, scaled afterwards.
-                scan(n, allow, first, i32s, heap, score, |s| s as f32)?;
-                cands.extend(heap.drain().map(|c| Cand { score: t * c.score + offset, ..c }));
+                scan(n, allow, first, i32s, top, score, |s| s as f32)?;
+                cands.extend(top.heap.drain().map(|c| Cand { score: t * c.score + offset, ..c }));
             }
             SearchMode::Binary => {
                 let (q, codes) =
@@ -263,8 +293,8 @@ impl<'a> Index<'a> {
                 };
                 // Sign agreement d - 2 * hamming: a cosine estimate times d.
                 let df = d as f32;
-                scan(n, allow, first, u32s, heap, score, |h| df - 2.0 * h as f32)?;
-                cands.extend(heap.drain());
+                scan(n, allow, first, u32s, top, score, |h| df - 2.0 * h as f32)?;
+                cands.extend(top.heap.drain());
             }
             SearchMode::Pq8 => {
                 let p =
@@ -277,8 +307,8 @@ impl<'a> Index<'a> {
                     adc8(tab, m, &codes[r.start * m..r.end * m], o);
                     Ok(())
                 };
-                scan(n, allow, first, f32s, heap, score, |s| s)?;
-                cands.extend(heap.drain());
+                scan(n, allow, first, f32s, top, score, |s| s)?;
+                cands.extend(top.heap.drain());
             }
             SearchMode::Pq4 => {
                 let p =
@@ -297,8 +327,8 @@ impl<'a> Index<'a> {
                         o[0] = adc(r.start);
                         Ok(())
                     };
-                    scan(n, allow, first, f32s, heap, score, |s| s)?;
-                    cands.extend(heap.drain());
+                    scan(n, allow, first, f32s, top, score, |s| s)?;
+                    cands.extend(top.heap.drain());
                 } else {
                     // Quantized tables over every code. Without a
                     // rescoring, PQ4_RERANK * first of them are re-ranked
@@ -313,18 +343,18 @@ impl<'a> Index<'a> {
                     fastscan::scan(l, packed, u16s)?;
                     let keep =
                         if rescoring { first } else { first.saturating_mul(PQ4_RERANK).min(n) };
-                    heap.clear();
-                    heap.reserve(keep);
+                    top.reset(keep);
                     for (i, &cost) in u16s.iter().enumerate() {
                         let doc = i as u32;
                         if allow.is_none_or(|a| a.allows(doc)) {
-                            offer(heap, keep, Cand { score: -f32::from(cost), doc });
+                            top.offer(Cand { score: -f32::from(cost), doc });
                         }
                     }
                     if rescoring {
-                        cands.extend(heap.drain());
+                        cands.extend(top.heap.drain());
                     } else {
-                        let rerank = heap.drain().map(|c| Cand { score: adc(c.doc as usize), ..c });
+                        let rerank =
+                            top.heap.drain().map(|c| Cand { score: adc(c.doc as usize), ..c });
                         cands.extend(rerank);
                         cands.sort_unstable();
                         cands.truncate(first);
