@@ -343,11 +343,20 @@ impl<'a> Index<'a> {
                     fastscan::scan(l, packed, u16s)?;
                     let keep =
                         if rescoring { first } else { first.saturating_mul(PQ4_RERANK).min(n) };
+                    // Runs of 64 costs whose smallest cannot enter are
+                    // skipped whole: the min is a vectorised reduction,
+                    // and once the heap is full almost every run goes.
                     top.reset(keep);
-                    for (i, &cost) in u16s.iter().enumerate() {
-                        let doc = i as u32;
-                        if allow.is_none_or(|a| a.allows(doc)) {
-                            top.offer(Cand { score: -f32::from(cost), doc });
+                    for (r, run) in u16s.chunks(64).enumerate() {
+                        let lo = run.iter().copied().min().unwrap_or(u16::MAX);
+                        if -f32::from(lo) < top.floor {
+                            continue;
+                        }
+                        for (t, &cost) in run.iter().enumerate() {
+                            let doc = (r * 64 + t) as u32;
+                            if allow.is_none_or(|a| a.allows(doc)) {
+                                top.offer(Cand { score: -f32::from(cost), doc });
+                            }
                         }
                     }
                     if rescoring {
