@@ -25,6 +25,11 @@ PQ recall is against exact inner-product search on the original vectors.
 
 Left out: IVF indexes, OPQ, GPU; one query per call is the mode timed for
 FAISS on every task, plus one call with all queries (its batched mode).
+
+`faiss_search.py index ...` compares whole indexes instead of kernels: it
+runs benches/examples/index_report.rs on a vectors file (or has it generate
+seeded clustered vectors), builds the FAISS peers on the same vectors in
+the same run, and prints both side by side. See index_main's --help.
 """
 
 import argparse
@@ -248,5 +253,211 @@ def main():
         print(f"| {task} | {impl} | {t} | {s * 1e6:.1f} | {recs} | {ratio} | {gbs:.1f} | {100 * gbs * 1e9 / bw:.0f}% |")
 
 
+INDEX_HELP = """Whole indexes, ours (benches/examples/index_report.rs) beside FAISS on the
+same vectors in the same run, one query per call on one thread:
+
+  ours           FAISS peer
+  exact          IndexFlatIP
+  int8           IndexScalarQuantizer QT_8bit (inner product)
+  binary         IndexBinaryFlat over the same centred sign bits
+  pq4+f32        IndexPQFastScan (4-bit, M = --pq-m) in IndexRefineFlat
+  pq8+f32        IndexPQ (8-bit, M = --pq-m) in IndexRefineFlat
+  hnsw efN       IndexHNSWFlat M16 (efConstruction 40), efSearch N
+
+Binary with int8 or f32 rescoring has no FAISS peer (IndexRefine needs a
+float base index). Both sides train PQ on the same even-stride sample of at
+most 65,536 vectors and rescore the same shortlist (k_factor = shortlist /
+10). FAISS latencies include a Python call per query (a few microseconds);
+recall@10 is against exact inner-product search; nDCG@10 with --qrels.
+QPS ratio = our QPS / FAISS QPS (above 1: we are faster), QPS being one
+over the mean latency; on a shared machine preemptions inflate the mean, so
+the median ratio (FAISS p50 / our p50, above 1: we are faster) is printed
+too. Builds use every core on both sides; searches one thread.
+"""
+
+
+def index_args(argv):
+    p = argparse.ArgumentParser(prog="faiss_search.py index", description=INDEX_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", help="f32 .npy, rows are documents")
+    p.add_argument("--queries", help="f32 .npy")
+    p.add_argument("--corpus-ids")
+    p.add_argument("--query-ids")
+    p.add_argument("--qrels", help="BEIR qrels TSV (needs the two id files)")
+    p.add_argument("--generate", type=int, help="seeded clustered vectors instead of files")
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--nq", type=int, default=200)
+    p.add_argument("--out", default=str(ROOT / "target" / "index-report"))
+    p.add_argument("--modes", default="exact,int8,binary,binary+int8,binary+f32,pq4+f32,pq8+f32,hnsw")
+    p.add_argument("--pq-m", type=int, help="PQ sub-quantizers (default dim / 8)")
+    p.add_argument("--shortlist", type=int, default=100)
+    p.add_argument("--ef", default="16,32,64,128", help="HNSW efSearch values")
+    return p.parse_args(argv)
+
+
+def ndcg10(np, ranked, rel):
+    dcg = sum(rel.get(d, 0.0) / np.log2(i + 2) for i, d in enumerate(ranked[:10]))
+    ideal = sorted(rel.values(), reverse=True)[:10]
+    idcg = sum(g / np.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def read_qrels(path):
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            parts = line.rstrip("\n").split("\t")
+            if n == 1 and parts[0] == "query-id":
+                continue
+            if len(parts) != 3:
+                raise SystemExit(f"{path}:{n}: expected 3 tab-separated fields")
+            if float(parts[2]) > 0:
+                out.setdefault(parts[0], {})[parts[1]] = float(parts[2])
+    return out
+
+
+def index_main(argv):
+    ensure_venv()
+    import faiss
+    import numpy as np
+
+    a = index_args(argv)
+    out = pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # Ours first (it also writes generated vectors for FAISS to read).
+    print("building the Rust report", flush=True)
+    subprocess.check_call(["cargo", "build", "--release", "-q", "-p", "edgecl-benches",
+                           "--example", "index_report"], cwd=ROOT)
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    cmd = [str(target / "release" / "examples" / "index_report"), "--out", str(out),
+           "--modes", a.modes, "--shortlist", str(a.shortlist), "--ef", a.ef,
+           "--tsv", str(out / "ours.tsv"), "--nq", str(a.nq), "--dim", str(a.dim)]
+    if a.generate:
+        cmd += ["--generate", str(a.generate)]
+        corpus_path, queries_path = out / "corpus.npy", out / "queries.npy"
+    else:
+        cmd += ["--corpus", a.corpus, "--queries", a.queries]
+        corpus_path, queries_path = pathlib.Path(a.corpus), pathlib.Path(a.queries)
+    for flag, val in [("--corpus-ids", a.corpus_ids), ("--query-ids", a.query_ids),
+                      ("--qrels", a.qrels), ("--pq-m", a.pq_m)]:
+        if val is not None:
+            cmd += [flag, str(val)]
+    print(" ".join(cmd), flush=True)
+    subprocess.check_call(cmd, cwd=ROOT)
+    ours = {}
+    with open(out / "ours.tsv", encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        for line in f:
+            row = dict(zip(header, line.rstrip("\n").split("\t")))
+            ours[row["mode"]] = row
+
+    xb = np.load(corpus_path).astype(np.float32)
+    xq = np.load(queries_path).astype(np.float32)
+    n, d = xb.shape
+    m = a.pq_m or d // 8
+    doc_ids = qrels = qids = None
+    if a.qrels:
+        doc_ids = [l.strip() for l in open(a.corpus_ids, encoding="utf-8") if l.strip()]
+        qids = [l.strip() for l in open(a.query_ids, encoding="utf-8") if l.strip()]
+        qrels = read_qrels(a.qrels)
+
+    # Exact top-10 by inner product, in query blocks to bound memory.
+    gt = np.vstack([np.argsort(-(xq[i:i + 16] @ xb.T), axis=1)[:, :10]
+                    for i in range(0, len(xq), 16)])
+    take = min(n, 65536)
+    xt = xb[(np.arange(take) * n) // take]
+    mean = xb.mean(axis=0)
+    to_bits = lambda x: np.packbits((x - mean) > 0, axis=1, bitorder="little")
+
+    def measure(index, queries, label, build_s):
+        faiss.omp_set_num_threads(1)
+        for i in range(len(queries)):  # warm-up pass
+            index.search(queries[i:i + 1], 10)
+        lat, ids = [], []
+        for i in range(len(queries)):
+            t = time.perf_counter()
+            _, I = index.search(queries[i:i + 1], 10)
+            lat.append(time.perf_counter() - t)
+            ids.append(I[0])
+        lat = np.array(lat)
+        rec = float(np.mean([len(set(g) & set(r)) / 10 for g, r in zip(gt, ids)]))
+        nd = None
+        if qrels is not None:
+            nd = float(np.mean([ndcg10(np, [doc_ids[j] for j in r if j >= 0], qrels.get(q, {}))
+                                for q, r in zip(qids, ids)]))
+        return dict(label=label, recall=rec, ndcg=nd, p50=np.percentile(lat, 50) * 1e6,
+                    p99=np.percentile(lat, 99) * 1e6, qps=1 / lat.mean(), build=build_s)
+
+    def build(make, train=True, data=None):
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        t = time.perf_counter()
+        index = make()
+        if train:
+            index.train(xt)
+        index.add(xb if data is None else data)
+        return index, time.perf_counter() - t
+
+    ip = faiss.METRIC_INNER_PRODUCT
+    peers = {}
+    modes = a.modes.split(",")
+    if "exact" in modes:
+        idx, s = build(lambda: faiss.IndexFlatIP(d), train=False)
+        peers["exact"] = measure(idx, xq, "IndexFlatIP", s)
+    if "int8" in modes:
+        idx, s = build(lambda: faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_8bit, ip))
+        peers["int8"] = measure(idx, xq, "IndexScalarQuantizer SQ8", s)
+    if "binary" in modes:
+        idx, s = build(lambda: faiss.IndexBinaryFlat(8 * to_bits(xb[:1]).shape[1]), train=False,
+                       data=to_bits(xb))
+        peers["binary"] = measure(idx, to_bits(xq), "IndexBinaryFlat", s)
+    for mode, label, make in [
+        ("pq4+f32", f"PQFastScan M{m}x4 + RefineFlat", lambda: faiss.IndexPQFastScan(d, m, 4, ip)),
+        ("pq8+f32", f"PQ M{m}x8 + RefineFlat", lambda: faiss.IndexPQ(d, m, 8, ip)),
+    ]:
+        if mode in modes:
+            def refined(make=make):
+                r = faiss.IndexRefineFlat(make())
+                r.k_factor = a.shortlist / 10
+                return r
+            idx, s = build(refined)
+            peers[mode] = measure(idx, xq, label, s)
+    if "hnsw" in modes:
+        def hnsw():
+            h = faiss.IndexHNSWFlat(d, 16, ip)
+            h.hnsw.efConstruction = 40
+            return h
+        idx, s = build(hnsw, train=False)
+        for ef in a.ef.split(","):
+            idx.hnsw.efSearch = int(ef)
+            peers[f"hnsw ef{ef}"] = measure(idx, xq, f"IndexHNSWFlat M16 efSearch{ef}", s)
+
+    # Side by side.
+    load = os.getloadavg()[0]
+    print(f"\n{n} x {d}, {len(xq)} queries, 1 search thread each side; load average {load:.1f} "
+          f"on {os.cpu_count()} cores (a shared machine: compare the ratios)\n")
+    has_nd = qrels is not None
+    head = ["mode", "bytes/vec", "recall", *(["nDCG@10"] if has_nd else []), "p50 us", "p99 us",
+            "QPS", "build s", "FAISS peer", "recall", *(["nDCG@10"] if has_nd else []),
+            "p50 us", "p99 us", "QPS", "build s", "QPS ours/FAISS", "p50 FAISS/ours"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for mode, r in ours.items():
+        f = peers.get(mode)
+        cells = [mode, r["bytes"], f"{float(r['recall']):.4f}",
+                 *([r["ndcg"]] if has_nd else []), f"{float(r['p50_us']):.1f}",
+                 f"{float(r['p99_us']):.1f}", f"{float(r['qps']):.0f}", f"{float(r['build_s']):.2f}"]
+        if f:
+            cells += [f["label"], f"{f['recall']:.4f}", *([f"{f['ndcg']:.4f}"] if has_nd else []),
+                      f"{f['p50']:.1f}", f"{f['p99']:.1f}", f"{f['qps']:.0f}", f"{f['build']:.2f}",
+                      f"{float(r['qps']) / f['qps']:.2f}", f"{f['p50'] / float(r['p50_us']):.2f}"]
+        else:
+            cells += ["-"] * (len(head) - len(cells))
+        print("| " + " | ".join(cells) + " |")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "index":
+        index_main(sys.argv[2:])
+    else:
+        main()

@@ -27,7 +27,7 @@ use std::ops::Range;
 use super::{check_dim, Hit, Index, IndexError, Rescore, SearchMode, SearchParams};
 use crate::hnsw::{self, AllowList};
 use crate::kernels::pq::fastscan::{self, QuantizedTable};
-use crate::kernels::pq::{self as kpq, Metric};
+use crate::kernels::pq::Metric;
 use crate::kernels::search as ks;
 use crate::quant::Int8Quantizer;
 
@@ -69,14 +69,45 @@ impl PartialEq for Cand {
 }
 impl Eq for Cand {}
 
-/// Keeps `c` if the heap has room or `c` beats its worst.
-#[inline]
-fn offer(heap: &mut BinaryHeap<Cand>, cap: usize, c: Cand) {
-    if heap.len() < cap {
-        heap.push(c);
-    } else if let Some(mut worst) = heap.peek_mut() {
-        if c < *worst {
-            *worst = c;
+/// The `cap` best candidates offered, in a max-heap whose top is the
+/// worst kept. Once full, the worst kept score is cached apart, so that
+/// rejecting a row (nearly every row of a large scan) costs one float
+/// compare instead of a heap access.
+#[derive(Debug, Default)]
+struct TopK {
+    heap: BinaryHeap<Cand>,
+    cap: usize,
+    /// Scores below this cannot enter; minus infinity until full.
+    floor: f32,
+}
+
+impl TopK {
+    /// Empties the heap for a new query keeping `cap` candidates; no
+    /// allocation once the heap has held `cap` before.
+    fn reset(&mut self, cap: usize) {
+        self.heap.clear();
+        self.heap.reserve(cap);
+        self.cap = cap;
+        self.floor = f32::NEG_INFINITY;
+    }
+
+    /// Keeps `c` if the heap has room or `c` beats its worst (a tie in
+    /// score goes to the smaller document, so equal scores are compared
+    /// in full).
+    #[inline]
+    fn offer(&mut self, c: Cand) {
+        if c.score < self.floor {
+            return;
+        }
+        if self.heap.len() < self.cap {
+            self.heap.push(c);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if c < *worst {
+                *worst = c;
+            }
+        }
+        if self.heap.len() == self.cap {
+            self.floor = self.heap.peek().map_or(f32::NEG_INFINITY, |w| w.score);
         }
     }
 }
@@ -85,7 +116,7 @@ fn offer(heap: &mut BinaryHeap<Cand>, cap: usize, c: Cand) {
 /// across indexes.
 #[derive(Debug, Default)]
 pub struct SearchScratch {
-    heap: BinaryHeap<Cand>,
+    top: TopK,
     cands: Vec<Cand>,
     ids: Vec<u32>,
     f32s: Vec<f32>,
@@ -119,12 +150,11 @@ fn scan<S: Copy + Default>(
     allow: Option<&AllowList>,
     cap: usize,
     buf: &mut Vec<S>,
-    heap: &mut BinaryHeap<Cand>,
+    top: &mut TopK,
     mut score: impl FnMut(Range<usize>, &mut [S]) -> Result<(), IndexError>,
     key: impl Fn(S) -> f32,
 ) -> Result<(), IndexError> {
-    heap.clear();
-    heap.reserve(cap);
+    top.reset(cap);
     if buf.len() < BLOCK {
         buf.resize(BLOCK, S::default());
     }
@@ -134,7 +164,7 @@ fn scan<S: Copy + Default>(
         for doc in a.iter() {
             let i = doc as usize;
             score(i..i + 1, &mut buf[..1])?;
-            offer(heap, cap, Cand { score: key(buf[0]), doc });
+            top.offer(Cand { score: key(buf[0]), doc });
         }
         return Ok(());
     }
@@ -148,7 +178,7 @@ fn scan<S: Copy + Default>(
         for (t, &s) in out.iter().enumerate() {
             let doc = (b + t) as u32;
             if allow.is_none_or(|a| a.allows(doc)) {
-                offer(heap, cap, Cand { score: key(s), doc });
+                top.offer(Cand { score: key(s), doc });
             }
         }
         b = e;
@@ -215,7 +245,7 @@ impl<'a> Index<'a> {
         let first = if rescoring { params.shortlist.max(k).min(n) } else { k };
         let mode = params.mode.name();
         let SearchScratch {
-            heap,
+            top,
             cands,
             ids,
             f32s,
@@ -237,8 +267,8 @@ impl<'a> Index<'a> {
                 let score = |r: Range<usize>, o: &mut [f32]| {
                     Ok(ks::dot_f32(query, &v[r.start * d..r.end * d], o)?)
                 };
-                scan(n, allow, first, f32s, heap, score, |s| s)?;
-                cands.extend(heap.drain());
+                scan(n, allow, first, f32s, top, score, |s| s)?;
+                cands.extend(top.heap.drain());
             }
             SearchMode::Int8 => {
                 let (q, codes) = self.need_int8(mode)?;
@@ -248,8 +278,8 @@ impl<'a> Index<'a> {
                     Ok(ks::dot_i8(v, &codes[r.start * d..r.end * d], o)?)
                 };
                 // Ranked on the exact integer dot, scaled afterwards.
-                scan(n, allow, first, i32s, heap, score, |s| s as f32)?;
-                cands.extend(heap.drain().map(|c| Cand { score: t * c.score + offset, ..c }));
+                scan(n, allow, first, i32s, top, score, |s| s as f32)?;
+                cands.extend(top.heap.drain().map(|c| Cand { score: t * c.score + offset, ..c }));
             }
             SearchMode::Binary => {
                 let (q, codes) =
@@ -263,8 +293,8 @@ impl<'a> Index<'a> {
                 };
                 // Sign agreement d - 2 * hamming: a cosine estimate times d.
                 let df = d as f32;
-                scan(n, allow, first, u32s, heap, score, |h| df - 2.0 * h as f32)?;
-                cands.extend(heap.drain());
+                scan(n, allow, first, u32s, top, score, |h| df - 2.0 * h as f32)?;
+                cands.extend(top.heap.drain());
             }
             SearchMode::Pq8 => {
                 let p =
@@ -274,10 +304,11 @@ impl<'a> Index<'a> {
                 p.q.distance_table(query, Metric::InnerProduct, table)?;
                 let (tab, codes) = (&table[..], p.codes);
                 let score = |r: Range<usize>, o: &mut [f32]| {
-                    Ok(kpq::adc_scan(tab, m, ksub, &codes[r.start * m..r.end * m], o)?)
+                    adc8(tab, m, &codes[r.start * m..r.end * m], o);
+                    Ok(())
                 };
-                scan(n, allow, first, f32s, heap, score, |s| s)?;
-                cands.extend(heap.drain());
+                scan(n, allow, first, f32s, top, score, |s| s)?;
+                cands.extend(top.heap.drain());
             }
             SearchMode::Pq4 => {
                 let p =
@@ -296,11 +327,13 @@ impl<'a> Index<'a> {
                         o[0] = adc(r.start);
                         Ok(())
                     };
-                    scan(n, allow, first, f32s, heap, score, |s| s)?;
-                    cands.extend(heap.drain());
+                    scan(n, allow, first, f32s, top, score, |s| s)?;
+                    cands.extend(top.heap.drain());
                 } else {
-                    // Quantized tables over every code, then the best
-                    // PQ4_RERANK * first re-ranked with the float table.
+                    // Quantized tables over every code. Without a
+                    // rescoring, PQ4_RERANK * first of them are re-ranked
+                    // with the float table; with one, the first pass keeps
+                    // just the shortlist, which the rescoring re-ranks.
                     match lut {
                         Some(l) if l.m() == m => l.refill(tab, Metric::InnerProduct)?,
                         _ => *lut = Some(QuantizedTable::new(tab, m, Metric::InnerProduct)?),
@@ -308,18 +341,33 @@ impl<'a> Index<'a> {
                     let l = lut.as_ref().ok_or(IndexError::Missing { mode, needs: "a table" })?;
                     u16s.resize(n, 0);
                     fastscan::scan(l, packed, u16s)?;
-                    let keep = first.saturating_mul(PQ4_RERANK).min(n);
-                    heap.clear();
-                    heap.reserve(keep);
-                    for (i, &cost) in u16s.iter().enumerate() {
-                        let doc = i as u32;
-                        if allow.is_none_or(|a| a.allows(doc)) {
-                            offer(heap, keep, Cand { score: -f32::from(cost), doc });
+                    let keep =
+                        if rescoring { first } else { first.saturating_mul(PQ4_RERANK).min(n) };
+                    // Runs of 64 costs whose smallest cannot enter are
+                    // skipped whole: the min is a vectorised reduction,
+                    // and once the heap is full almost every run goes.
+                    top.reset(keep);
+                    for (r, run) in u16s.chunks(64).enumerate() {
+                        let lo = run.iter().copied().min().unwrap_or(u16::MAX);
+                        if -f32::from(lo) < top.floor {
+                            continue;
+                        }
+                        for (t, &cost) in run.iter().enumerate() {
+                            let doc = (r * 64 + t) as u32;
+                            if allow.is_none_or(|a| a.allows(doc)) {
+                                top.offer(Cand { score: -f32::from(cost), doc });
+                            }
                         }
                     }
-                    cands.extend(heap.drain().map(|c| Cand { score: adc(c.doc as usize), ..c }));
-                    cands.sort_unstable();
-                    cands.truncate(first);
+                    if rescoring {
+                        cands.extend(top.heap.drain());
+                    } else {
+                        let rerank =
+                            top.heap.drain().map(|c| Cand { score: adc(c.doc as usize), ..c });
+                        cands.extend(rerank);
+                        cands.sort_unstable();
+                        cands.truncate(first);
+                    }
                 }
             }
             SearchMode::Hnsw => {
@@ -365,5 +413,63 @@ impl<'a> Index<'a> {
         cands.sort_unstable();
         out.extend(cands.iter().take(k).map(|c| Hit { doc: c.doc, score: c.score }));
         Ok(())
+    }
+}
+
+/// 8-bit ADC scores of `m`-byte codes: `out[i] = sum_j table[j * 256 +
+/// codes[i * m + j]]`, summed in `j` order like the kernels' `adc_scan`
+/// (so the scores are the same bits), but four codes at a time. Each sum
+/// is a chain of dependent adds; interleaving four independent chains
+/// keeps the adder busy instead of waiting on each add's latency.
+fn adc8(table: &[f32], m: usize, codes: &[u8], out: &mut [f32]) {
+    let mut quads = codes.chunks_exact(4 * m);
+    let mut outs = out.chunks_exact_mut(4);
+    for (c, o) in (&mut quads).zip(&mut outs) {
+        let (c0, rest) = c.split_at(m);
+        let (c1, rest) = rest.split_at(m);
+        let (c2, c3) = rest.split_at(m);
+        let mut s = [0f32; 4];
+        for j in 0..m {
+            let t = &table[j * 256..(j + 1) * 256];
+            s[0] += t[c0[j] as usize];
+            s[1] += t[c1[j] as usize];
+            s[2] += t[c2[j] as usize];
+            s[3] += t[c3[j] as usize];
+        }
+        o.copy_from_slice(&s);
+    }
+    for (c, o) in quads.remainder().chunks_exact(m).zip(outs.into_remainder()) {
+        *o =
+            c.iter().enumerate().map(|(j, &x)| table[j * 256 + x as usize]).fold(0.0, |a, b| a + b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The interleaved 8-bit ADC scan gives the kernels' scores bit for bit,
+    // over code counts that leave every remainder of the four-code groups.
+    #[test]
+    fn adc8_matches_the_kernel_scan() {
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for m in [1, 3, 16] {
+            let table: Vec<f32> =
+                (0..m * 256).map(|_| (next() % 20_001) as f32 / 1000.0 - 10.0).collect();
+            for n in [0, 1, 2, 3, 4, 5, 9, 31] {
+                let codes: Vec<u8> = (0..n * m).map(|_| next() as u8).collect();
+                let (mut ours, mut theirs) = (vec![0f32; n], vec![0f32; n]);
+                adc8(&table, m, &codes, &mut ours);
+                crate::kernels::pq::adc_scan(&table, m, 256, &codes, &mut theirs).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&ours), bits(&theirs), "m {m} n {n}");
+            }
+        }
     }
 }
