@@ -132,20 +132,34 @@ impl Linear {
         y: &mut [f32],
         q: &mut QuantBuf,
     ) -> Result<()> {
+        self.prepare(x, rows, q);
+        self.apply(x, rows, y, q)
+    }
+
+    /// Quantizes the input rows into `q` when the layer is int8 (nothing
+    /// for f32). Layers reading the same input (query, key, value) share
+    /// one `prepare` and each run [`Linear::apply`].
+    pub(crate) fn prepare(&self, x: &[f32], rows: usize, q: &mut QuantBuf) {
+        if let Linear::Int8 { packed, .. } = self {
+            quantize_rows(&x[..rows * packed.k()], rows, packed.k(), q);
+        }
+    }
+
+    /// The product of [`Linear::forward`], reading `x` (f32) or the rows
+    /// [`Linear::prepare`] quantized from it (int8).
+    pub(crate) fn apply(&self, x: &[f32], rows: usize, y: &mut [f32], q: &QuantBuf) -> Result<()> {
         let (inp, out) = (self.in_dim(), self.out_dim());
-        let x = &x[..rows * inp];
         let y = &mut y[..rows * out];
         match self {
             Linear::F32 { w, b, .. } => {
                 let b = b.as_f32()?;
                 y.chunks_exact_mut(out).for_each(|row| row.copy_from_slice(b));
-                let a = MatRef::row_major(x, rows, inp).op("linear")?;
+                let a = MatRef::row_major(&x[..rows * inp], rows, inp).op("linear")?;
                 let wt = MatRef::row_major(w.as_f32()?, out, inp).op("linear")?.t();
                 sgemm(1.0, a, wt, 1.0, MatMut::row_major(y, rows, out).op("linear")?)
                     .op("linear")?;
             }
             Linear::Int8 { scale, b, packed, .. } => {
-                quantize_rows(x, rows, inp, q);
                 let a = AView::u8(&q.codes, rows, inp, inp)
                     .map_err(|source| InferError::Int8 { op: "int8 linear", source })?;
                 let ep = Epilogue {
@@ -218,7 +232,15 @@ pub(crate) fn quantize_rows(x: &[f32], rows: usize, cols: usize, q: &mut QuantBu
             let inv = 1.0 / s;
             let z = to_u8(-lo * inv);
             let zf = f32::from(z);
-            for (c, &v) in codes.iter_mut().zip(row) {
+            // Sixteen at a time so the compiler packs whole vectors of bytes.
+            let mut cs = codes.chunks_exact_mut(16);
+            let mut xs = row.chunks_exact(16);
+            for (c, v) in (&mut cs).zip(&mut xs) {
+                for i in 0..16 {
+                    c[i] = to_u8(v[i] * inv + zf);
+                }
+            }
+            for (c, &v) in cs.into_remainder().iter_mut().zip(xs.remainder()) {
                 *c = to_u8(v * inv + zf);
             }
             (*scale, *zero) = (s, i32::from(z));
@@ -252,7 +274,7 @@ fn range_with_zero(x: &[f32]) -> (f32, f32) {
 #[inline(always)]
 fn to_u8(v: f32) -> u8 {
     const MAGIC: f32 = 8_388_608.0; // 2^23
-    // Not `clamp`: it passes NaN through, and NaN must map to 0 here.
+                                    // Not `clamp`: it passes NaN through, and NaN must map to 0 here.
     #[allow(clippy::manual_clamp)]
     let v = v.max(0.0).min(255.0);
     (v + MAGIC).to_bits() as u8
