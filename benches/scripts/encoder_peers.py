@@ -22,8 +22,9 @@ batch sizes, sequence length and thread counts given. Every sequence has
 
 Each case reports the best call's rate after a warm-up (calls repeat for
 --secs): on a machine shared with other work the best call is the least
-disturbed, and all contenders run back to back in the same process tree,
-so the ratios are the figures to read. For MiniLM the script also prints
+disturbed. The five contenders of a case run back to back (the Rust
+example is started per case for that reason, paying one model load), so
+the ratios within a row are the figures to read. For MiniLM the script also prints
 the cosine of ORT's f32 and int8 embeddings against PyTorch's, so a broken
 export shows.
 
@@ -142,15 +143,15 @@ def ort_session(path, threads):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def edgecl_rates(preset, args):
-    """{(precision, batch, threads): sentences/s} from the Rust example."""
+def edgecl_rates(preset, batch, threads, args):
+    """{precision: sentences/s} from the Rust example for one case."""
     exe = os.path.join(REPO, "target", "release", "examples", "encoder_throughput")
     cmd = [
         exe,
         "--preset", preset,
-        "--batch", args.batch,
+        "--batch", str(batch),
         "--seq", str(args.seq),
-        "--threads", args.threads,
+        "--threads", str(threads),
         "--secs", str(args.secs),
     ]
     if preset == "minilm":
@@ -160,8 +161,7 @@ def edgecl_rates(preset, args):
     for line in out.splitlines():
         f = dict(re.findall(r"(\w+)=(\S+)", line))
         if "best_sentences_per_s" in f:
-            key = (f["precision"], int(f["batch"]), int(f["threads"]))
-            rates[key] = float(f["best_sentences_per_s"])
+            rates[f["precision"]] = float(f["best_sentences_per_s"])
     return rates
 
 
@@ -223,7 +223,6 @@ def main():
                 c = cosine_rows(ref, got)
                 print(f"minilm {name} vs torch: cosine min {c.min():.5f} mean {c.mean():.5f}")
 
-        ours = edgecl_rates(preset, args)
         for t in threads:
             torch.set_num_threads(t)
             sessions = {"ort f32": ort_session(f32_path, t), "ort int8": ort_session(int8_path, t)}
@@ -239,8 +238,9 @@ def main():
                 r = {"torch f32": best_rate(torch_call, b, args.secs)[0]}
                 for name, s in sessions.items():
                     r[name] = best_rate(lambda: s.run(None, feeds), b, args.secs)[0]
-                r["edgecl f32"] = ours[("f32", b, t)]
-                r["edgecl int8"] = ours[("int8", b, t)]
+                ours = edgecl_rates(preset, b, t, args)
+                r["edgecl f32"] = ours["f32"]
+                r["edgecl int8"] = ours["int8"]
                 rows.append((preset, b, t, r))
                 print(f"  {preset} batch {b} threads {t}: "
                       + ", ".join(f"{k} {v:.1f}" for k, v in r.items()), flush=True)
