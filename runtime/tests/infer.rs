@@ -238,6 +238,20 @@ fn batching_and_padding_do_not_change_embeddings() {
 }
 
 #[test]
+fn inputs_beyond_one_pass_come_back_in_order() {
+    // 240 texts of up to 24 tokens: more tokens than one forward pass takes.
+    let m = model(&configs()[0], Precision::Int8);
+    let texts: Vec<&str> = (0..240).map(|i| TEXTS[(i * 5) % TEXTS.len()]).collect();
+    let all = m.embed(&texts).unwrap();
+    let each = m.embed(&TEXTS).unwrap();
+    let dim = m.dim();
+    for (i, row) in all.chunks(dim).enumerate() {
+        let j = (i * 5) % TEXTS.len();
+        assert!(max_diff(row, &each[j * dim..(j + 1) * dim]) < 1e-5, "text {i}");
+    }
+}
+
+#[test]
 fn long_inputs_are_truncated_to_max_seq_len() {
     let config = &configs()[0];
     let m = model(config, Precision::F32);

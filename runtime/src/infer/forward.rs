@@ -278,9 +278,12 @@ impl InferenceModel {
         let c = &self.config;
         let (n, h, nh, d) = (b.tokens(), c.hidden_size, c.num_heads, c.head_dim());
         let [q, k, v] = qkv;
-        layer.query.forward(input, n, q, quant)?;
-        layer.key.forward(input, n, k, quant)?;
-        layer.value.forward(input, n, v, quant)?;
+        // One quantization of the input serves all three (same width and
+        // precision by construction).
+        layer.query.prepare(input, n, quant);
+        layer.query.apply(input, n, q, quant)?;
+        layer.key.apply(input, n, k, quant)?;
+        layer.value.apply(input, n, v, quant)?;
         let (q, k, v): (&[f32], &[f32], &[f32]) = (q, k, v);
 
         // One task per (sequence, head), writing rows offsets[s].. of the

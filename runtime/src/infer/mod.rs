@@ -181,10 +181,10 @@ impl From<TokenizerError> for InferError {
 }
 
 /// Most tokens stacked into one forward pass; longer inputs are split into
-/// several passes. Bounds the scratch memory (about `4 * (8 H + 2 F)` bytes
-/// a token: 9 MiB a thousand tokens for MiniLM) while keeping the GEMMs
-/// large.
-const MAX_BATCH_TOKENS: usize = 4096;
+/// several passes. Bounds the scratch memory (about `4 (7 H + 2 F)` bytes a
+/// token, 23 KiB for MiniLM, so 46 MiB at this cap) while keeping the GEMMs
+/// large enough to run at full speed.
+const MAX_BATCH_TOKENS: usize = 2048;
 
 /// A layer norm's scale and shift, `[H]` each.
 struct Norm {

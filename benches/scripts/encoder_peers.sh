@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs encoder_peers.py: edgecl's encoder inference beside PyTorch and ONNX
+# Runtime. EDGECL_PEERS_VENV names the venv to use or create (default
+# target/peers-venv); arguments pass through (see the script's --help).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+venv="${EDGECL_PEERS_VENV:-$root/target/peers-venv}"
+if ! "$venv/bin/python" -c "import torch, transformers, onnx, onnxruntime, numpy" 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch \
+        || "$venv/bin/pip" install -q torch
+    "$venv/bin/pip" install -q transformers onnx onnxruntime numpy
+fi
+cd "$root"
+exec "$venv/bin/python" benches/scripts/encoder_peers.py "$@"
