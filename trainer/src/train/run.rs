@@ -93,16 +93,6 @@ pub struct TrainReport {
 pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainReport> {
     cfg.check_runnable()?;
     let (m, l, o, t) = (&cfg.model, &cfg.loss, &cfg.optimizer, &cfg.train);
-    let docs_per_step = t.batch_size * (1 + l.hard_negatives);
-    if l.memory_bank > 0 && l.memory_bank < docs_per_step {
-        return Err(TrainerError::InvalidArgument {
-            name: "config",
-            reason: format!(
-                "key loss.memory_bank: {} rows cannot hold one step's {docs_per_step} documents",
-                l.memory_bank
-            ),
-        });
-    }
     let out = cfg.output_dir();
     fs::create_dir_all(&out).with_path(&out)?;
     let ckpt_root = out.join("checkpoints");
