@@ -97,6 +97,9 @@ pub(crate) enum Op {
     Gelu {
         x: usize,
     },
+    Tanh {
+        x: usize,
+    },
     Softmax {
         x: usize,
     },
@@ -162,6 +165,7 @@ impl Op {
             Op::Embedding { .. } => "embedding",
             Op::LayerNorm { .. } => "layer_norm",
             Op::Gelu { .. } => "gelu",
+            Op::Tanh { .. } => "tanh",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::Attention { .. } => "attention",
@@ -371,8 +375,9 @@ impl Graph {
         Ok(t.as_f32()?[0])
     }
     /// The gradient a backward pass left on a non-parameter node: the
-    /// output's seed always, other nodes only with
-    /// [`Graph::set_keep_grads`]; kept until the next backward or reset.
+    /// output's seed and [`Graph::leaf`] inputs always, other nodes only
+    /// with [`Graph::set_keep_grads`]; kept until the next backward or
+    /// reset.
     pub fn grad(&self, v: Var) -> Option<&[f32]> {
         self.grads.get(v.0).and_then(|g| g.as_deref().map(|g| g.as_slice()))
     }
@@ -438,7 +443,8 @@ impl Graph {
             }
             let Some(dy) = self.grads[i].take() else { continue };
             let r = self.backward_node(i, &dy);
-            if i == top || self.keep_grads {
+            // Gradient-recording leaves (`Graph::leaf`) keep theirs too.
+            if i == top || self.keep_grads || matches!(self.nodes[i].op, Op::Input) {
                 self.grads[i] = Some(dy);
             } else {
                 self.pool.give(dy);

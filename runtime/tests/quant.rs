@@ -3,7 +3,7 @@
 //! them, parameter storage in a container, and input errors.
 
 use edgecl_runtime::container::{Container, ContainerBuilder};
-use edgecl_runtime::quant::metrics::{max_abs_error, mean_cosine, mse};
+use edgecl_runtime::quant::metrics::{dot_error, max_abs_error, mean_cosine, mse};
 use edgecl_runtime::quant::{
     hamming, BinaryQuantizer, Calibration, Granularity, Int8Quantizer, Mode, QuantError,
 };
@@ -184,7 +184,10 @@ fn binary_codes_follow_signs() {
     // Hamming between a code and its complement-in-use is the dimension.
     let neg: Vec<f32> = x[..dim].iter().map(|v| -v).collect();
     let c2 = q.encode_vec(&neg).unwrap();
-    assert_eq!(hamming(&codes[..2], &c2), dim as u32);
+    assert_eq!(hamming(&codes[..2], &c2).unwrap(), dim as u32);
+    // Mismatched or empty codes are errors, not a prefix comparison.
+    assert!(matches!(hamming(&codes[..2], &c2[..1]), Err(QuantError::Shape { .. })));
+    assert!(matches!(hamming(&[], &[]), Err(QuantError::Empty { .. })));
 }
 
 #[test]
@@ -261,6 +264,31 @@ fn metrics_are_exact_on_known_inputs() {
     assert!((c - 0.5).abs() < 1e-12);
     assert!(mse(&[1.0], &[1.0, 2.0]).is_err());
     assert!(mse(&[], &[]).is_err());
+
+    // Inner-product error: rows (1, 0) -> (1, 1) and (0, 2) -> (0, 1),
+    // queries (1, 1) and (0, 1): errors q . (a - b) = -1, 1, -1, 1.
+    let e =
+        dot_error(&[1.0, 0.0, 0.0, 2.0], &[1.0, 1.0, 0.0, 1.0], &[1.0, 1.0, 0.0, 1.0], 2).unwrap();
+    assert_eq!((e.mean_abs, e.max_abs, e.bias), (1.0, 1.0, 0.0));
+    assert!(dot_error(&[1.0, 0.0], &[1.0, 0.0], &[], 2).is_err());
+    assert!(dot_error(&[1.0, 0.0], &[1.0, 0.0], &[1.0], 2).is_err());
+}
+
+#[test]
+fn per_dim_int8_keeps_inner_products_closer_than_global() {
+    // Dimensions whose spreads differ by 30x: a global scale wastes most
+    // levels on the narrow ones, and the inner products show it.
+    let dim = 16;
+    let x = gaussian(400, dim, 5, |j| if j % 2 == 0 { 0.03 } else { 1.0 }, 0.0);
+    let q = gaussian(20, dim, 6, |_| 1.0, 0.0);
+    let err = |g| {
+        let iq =
+            Int8Quantizer::calibrate(&x, dim, Mode::Asymmetric, g, Calibration::MinMax).unwrap();
+        let r = iq.dequantize_vec(&iq.quantize_vec(&x).unwrap()).unwrap();
+        dot_error(&x, &r, &q, dim).unwrap().mean_abs
+    };
+    let (per_dim, global) = (err(Granularity::PerDim), err(Granularity::Global));
+    assert!(per_dim < global, "per-dim {per_dim:.5} vs global {global:.5}");
 }
 
 proptest! {

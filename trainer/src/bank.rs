@@ -95,6 +95,44 @@ impl MemoryBank {
         &self.data
     }
 
+    /// The row the next push overwrites once the bank is full (0 while
+    /// it fills). With [`MemoryBank::as_slice`] this is the whole state a
+    /// checkpoint needs.
+    pub fn write_position(&self) -> usize {
+        self.next
+    }
+
+    /// Refills the bank from a checkpoint: `rows` as [`MemoryBank::as_slice`]
+    /// returned them and the [`MemoryBank::write_position`] of that time.
+    pub fn restore(&mut self, rows: &[f32], write_position: usize) -> Result<()> {
+        let n = rows.len() / self.dim;
+        if !rows.len().is_multiple_of(self.dim) || n > self.capacity {
+            return Err(invalid(
+                "rows",
+                format!(
+                    "{} values are not at most {} rows of width {}",
+                    rows.len(),
+                    self.capacity,
+                    self.dim
+                ),
+            ));
+        }
+        // A ring that has not filled up has not wrapped either.
+        if write_position >= self.capacity || (n < self.capacity && write_position != 0) {
+            return Err(invalid(
+                "write_position",
+                format!("{write_position} with {n} of {} rows held", self.capacity),
+            ));
+        }
+        if let Some(i) = rows.iter().position(|v| !v.is_finite()) {
+            return Err(invalid("rows", format!("value {i} is {}", rows[i])));
+        }
+        self.data.clear();
+        self.data.extend_from_slice(rows);
+        self.next = write_position;
+        Ok(())
+    }
+
     /// Empties the bank (after the encoder changed too much, e.g. on a
     /// resume from an older checkpoint).
     pub fn clear(&mut self) {
@@ -218,6 +256,24 @@ mod tests {
         assert_eq!(bank.as_slice().len(), 6);
         bank.clear();
         assert!(bank.is_empty());
+    }
+
+    #[test]
+    fn restore_continues_exactly() {
+        let mut a = MemoryBank::new(3, 1).unwrap();
+        a.push(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        let mut b = MemoryBank::new(3, 1).unwrap();
+        b.restore(a.as_slice(), a.write_position()).unwrap();
+        // Both evict the same row next.
+        a.push(&[6.0]).unwrap();
+        b.push(&[6.0]).unwrap();
+        assert_eq!(a.as_slice(), b.as_slice());
+        // Only 3, 4, 5 were kept; row 0 (holding 3) was the oldest and
+        // took 6.
+        assert_eq!(a.as_slice(), [6.0, 4.0, 5.0]);
+        assert!(b.restore(&[1.0, 2.0], 1).is_err(), "a partial ring has not wrapped");
+        assert!(b.restore(&[1.0, 2.0, 3.0], 3).is_err());
+        assert!(b.restore(&[1.0; 4], 0).is_err());
     }
 
     #[test]

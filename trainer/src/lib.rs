@@ -3,7 +3,9 @@
 
 pub use edgecl_runtime as runtime;
 
+pub mod augment;
 pub mod bank;
+pub mod batch;
 pub mod bm25;
 pub mod data;
 pub mod embedder;
@@ -11,7 +13,9 @@ pub mod error;
 pub mod eval;
 pub mod gradcache;
 pub mod loss;
+pub mod mining;
 pub mod rng;
+pub mod teacher;
 pub mod train;
 pub mod vocab;
 pub mod wordnet;

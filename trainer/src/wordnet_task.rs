@@ -8,7 +8,10 @@
 //! the example sentences. A seeded fraction of synsets holds its definition
 //! out as a test query: the model never sees that (definition, words) pair,
 //! though it may see the same document paired with another sense's
-//! definition or with an example sentence.
+//! definition or with an example sentence. A second, disjoint draw makes a
+//! small dev split for choosing checkpoints during training: its queries
+//! search a sample of the corpus (their own documents plus seeded others),
+//! so evaluating it costs seconds rather than a pass over every document.
 //!
 //! BM25 is weak here by construction (a definition seldom repeats the word
 //! it defines), which is the point: the task measures what a learned
@@ -33,6 +36,11 @@ pub struct TaskOptions {
     pub seed: u64,
     /// Number of definitions held out as test queries.
     pub test_queries: usize,
+    /// Number of further definitions held out as dev queries.
+    pub dev_queries: usize,
+    /// Documents in the dev split's corpus sample (at least the dev
+    /// queries' own documents).
+    pub dev_corpus: usize,
     /// Use example sentences as extra training queries.
     pub use_examples: bool,
     /// Keep only these parts of speech (empty keeps all).
@@ -41,7 +49,14 @@ pub struct TaskOptions {
 
 impl Default for TaskOptions {
     fn default() -> Self {
-        TaskOptions { seed: 42, test_queries: 2000, use_examples: true, parts_of_speech: vec![] }
+        TaskOptions {
+            seed: 42,
+            test_queries: 2000,
+            dev_queries: 500,
+            dev_corpus: 10_000,
+            use_examples: true,
+            parts_of_speech: vec![],
+        }
     }
 }
 
@@ -62,6 +77,11 @@ pub struct WordNetTask {
     pub test_queries: Vec<Query>,
     /// Each test query's one relevant document.
     pub test_qrels: Qrels,
+    /// The dev split's corpus sample, in corpus order.
+    pub dev_corpus: Vec<Document>,
+    /// Dev queries with ids `d0`, `d1`, ...
+    pub dev_queries: Vec<Query>,
+    pub dev_qrels: Qrels,
 }
 
 // SplitMix64: a tiny seeded generator for the held-out draw.
@@ -73,8 +93,16 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+// Lower-cased words, each once, in WordNet's order ("A", "a" is "a").
 fn doc_text(words: &[String]) -> String {
-    words.iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join(", ")
+    let mut seen: Vec<String> = Vec::with_capacity(words.len());
+    for w in words {
+        let w = w.to_lowercase();
+        if !seen.contains(&w) {
+            seen.push(w);
+        }
+    }
+    seen.join(", ")
 }
 
 /// Builds the task from parsed synsets.
@@ -104,36 +132,66 @@ pub fn build(synsets: &[Synset], opts: &TaskOptions) -> Result<WordNetTask> {
             reason: "no synset with words and a definition (empty or filtered-out WordNet)".into(),
         });
     }
-    if opts.test_queries >= kept.len() {
+    let held_total = opts.test_queries + opts.dev_queries;
+    if held_total >= kept.len() {
         return Err(TrainerError::InvalidArgument {
             name: "test_queries",
             reason: format!(
-                "{} test queries requested but only {} synsets are usable",
+                "{} test + {} dev queries requested but only {} synsets are usable",
                 opts.test_queries,
+                opts.dev_queries,
                 kept.len()
             ),
         });
     }
 
-    // A seeded partial Fisher-Yates picks the held-out synsets.
+    // A seeded partial Fisher-Yates picks the held-out synsets: the first
+    // `test_queries` draws for test, the next `dev_queries` for dev.
     let mut order: Vec<usize> = (0..kept.len()).collect();
     let mut rng = opts.seed;
-    for i in 0..opts.test_queries {
+    for i in 0..held_total {
         let j = i + (splitmix(&mut rng) % (order.len() - i) as u64) as usize;
         order.swap(i, j);
     }
     let mut held_out = vec![false; kept.len()];
-    let mut test_queries = Vec::with_capacity(opts.test_queries);
-    let mut test_qrels = Qrels::new();
-    let mut held: Vec<usize> = order[..opts.test_queries].to_vec();
-    held.sort_unstable();
-    for (n, &k) in held.iter().enumerate() {
-        held_out[k] = true;
-        let (s, doc) = kept[k];
-        let id = format!("q{n}");
-        test_queries.push(Query { id: id.clone(), text: s.definition.clone() });
-        test_qrels.entry(id).or_default().insert(corpus[doc].id.clone(), 1);
+    let mut split = |draws: &[usize], prefix: &str| {
+        let mut draws = draws.to_vec();
+        draws.sort_unstable();
+        let mut queries = Vec::with_capacity(draws.len());
+        let mut qrels = Qrels::new();
+        for (n, &k) in draws.iter().enumerate() {
+            held_out[k] = true;
+            let (s, doc) = kept[k];
+            let id = format!("{prefix}{n}");
+            queries.push(Query { id: id.clone(), text: s.definition.clone() });
+            qrels.entry(id).or_default().insert(corpus[doc].id.clone(), 1);
+        }
+        (queries, qrels)
+    };
+    let (test_queries, test_qrels) = split(&order[..opts.test_queries], "q");
+    let (dev_queries, dev_qrels) = split(&order[opts.test_queries..held_total], "d");
+
+    // The dev corpus: the dev queries' documents plus a seeded sample.
+    let mut in_dev = vec![false; corpus.len()];
+    let mut n_dev = 0;
+    for &k in &order[opts.test_queries..held_total] {
+        if !in_dev[kept[k].1] {
+            in_dev[kept[k].1] = true;
+            n_dev += 1;
+        }
     }
+    let target = opts.dev_corpus.min(corpus.len());
+    let mut tries = 0;
+    while n_dev < target && tries < 20 * corpus.len() {
+        let d = (splitmix(&mut rng) % corpus.len() as u64) as usize;
+        if !in_dev[d] {
+            in_dev[d] = true;
+            n_dev += 1;
+        }
+        tries += 1;
+    }
+    let dev_corpus =
+        corpus.iter().zip(&in_dev).filter(|(_, &keep)| keep).map(|(d, _)| d.clone()).collect();
 
     // Training pairs: the other definitions, and every example sentence.
     let mut train = Vec::new();
@@ -149,37 +207,17 @@ pub fn build(synsets: &[Synset], opts: &TaskOptions) -> Result<WordNetTask> {
             }
         }
     }
-    Ok(WordNetTask { corpus, train, test_queries, test_qrels })
+    Ok(WordNetTask { corpus, train, test_queries, test_qrels, dev_corpus, dev_queries, dev_qrels })
 }
 
 impl WordNetTask {
     /// Writes `dir/corpus.jsonl`, `dir/queries.jsonl`, `dir/qrels/test.tsv`
-    /// (a BEIR folder for the test split) and `dir/train.jsonl`
-    /// (`{"query", "positive"}` pairs), each through a temp file and rename.
+    /// (a BEIR folder for the test split), the same for the dev split in
+    /// `dir/dev/` (split `dev`), and `dir/train.jsonl` (`{"query",
+    /// "positive"}` pairs), each through a temp file and rename.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir.join("qrels")).with_path(dir)?;
-        write_atomic(&dir.join("corpus.jsonl"), |w| {
-            for d in &self.corpus {
-                let v = serde_json::json!({"_id": d.id, "title": "", "text": d.text});
-                writeln!(w, "{v}")?;
-            }
-            Ok(())
-        })?;
-        write_atomic(&dir.join("queries.jsonl"), |w| {
-            for q in &self.test_queries {
-                writeln!(w, "{}", serde_json::json!({"_id": q.id, "text": q.text}))?;
-            }
-            Ok(())
-        })?;
-        write_atomic(&dir.join("qrels").join("test.tsv"), |w| {
-            writeln!(w, "query-id\tcorpus-id\tscore")?;
-            for q in &self.test_queries {
-                for (d, s) in &self.test_qrels[&q.id] {
-                    writeln!(w, "{}\t{d}\t{s}", q.id)?;
-                }
-            }
-            Ok(())
-        })?;
+        write_beir(dir, &self.corpus, &self.test_queries, &self.test_qrels, "test")?;
+        write_beir(&dir.join("dev"), &self.dev_corpus, &self.dev_queries, &self.dev_qrels, "dev")?;
         write_atomic(&dir.join("train.jsonl"), |w| {
             for p in &self.train {
                 let v = serde_json::json!({"query": p.query, "positive": self.corpus[p.doc].text});
@@ -188,6 +226,40 @@ impl WordNetTask {
             Ok(())
         })
     }
+}
+
+// One BEIR folder: corpus, queries, one qrels split.
+fn write_beir(
+    dir: &Path,
+    corpus: &[Document],
+    queries: &[Query],
+    qrels: &Qrels,
+    split: &str,
+) -> Result<()> {
+    fs::create_dir_all(dir.join("qrels")).with_path(dir)?;
+    write_atomic(&dir.join("corpus.jsonl"), |w| {
+        for d in corpus {
+            writeln!(w, "{}", serde_json::json!({"_id": d.id, "title": "", "text": d.text}))?;
+        }
+        Ok(())
+    })?;
+    write_atomic(&dir.join("queries.jsonl"), |w| {
+        for q in queries {
+            writeln!(w, "{}", serde_json::json!({"_id": q.id, "text": q.text}))?;
+        }
+        Ok(())
+    })?;
+    write_atomic(&dir.join("qrels").join(format!("{split}.tsv")), |w| {
+        writeln!(w, "query-id\tcorpus-id\tscore")?;
+        for q in queries {
+            let mut docs: Vec<_> = qrels[&q.id].iter().collect();
+            docs.sort();
+            for (d, s) in docs {
+                writeln!(w, "{}\t{d}\t{s}", q.id)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 // Temp file in the same folder, fsync, rename.
@@ -225,23 +297,30 @@ mod tests {
             synset(2, &["bank"], "sloping land beside water", &[]),
             synset(3, &["Bank"], "a financial institution", &["he cashed a check at the bank"]),
             synset(4, &["dog"], "a domestic canine", &[]),
-            synset(5, &["cat"], "a small domestic feline", &[]),
+            synset(5, &["cat", "Cat", "true cat"], "a small domestic feline", &[]),
         ]
     }
 
     #[test]
     fn identical_word_lists_share_a_document_and_held_out_pairs_stay_out() {
-        let opts = TaskOptions { test_queries: 2, ..TaskOptions::default() };
+        let opts =
+            TaskOptions { test_queries: 2, dev_queries: 1, dev_corpus: 2, ..Default::default() };
         let t = build(&sample(), &opts).unwrap();
         assert_eq!(t.corpus.len(), 4, "bank and Bank are one document");
+        assert!(t.corpus.iter().any(|d| d.text == "cat, true cat"), "{:?}", t.corpus);
+        assert_eq!(t.dev_queries.len(), 1);
+        assert_eq!(t.dev_corpus.len(), 2);
+        let dev_doc = t.dev_qrels["d0"].keys().next().unwrap();
+        assert!(t.dev_corpus.iter().any(|d| &d.id == dev_doc), "dev corpus holds its answer");
+        assert!(!t.test_queries.iter().any(|q| q.text == t.dev_queries[0].text));
         assert_eq!(t.test_queries.len(), 2);
         for q in &t.test_queries {
             let doc = t.test_qrels[&q.id].keys().next().unwrap();
             let doc_idx = t.corpus.iter().position(|d| &d.id == doc).unwrap();
             assert!(!t.train.iter().any(|p| p.query == q.text && p.doc == doc_idx), "{q:?} leaked");
         }
-        // 5 definitions - 2 held out + 2 examples.
-        assert_eq!(t.train.len(), 5);
+        // 5 definitions - 3 held out + 2 examples.
+        assert_eq!(t.train.len(), 4);
         // Same seed, same split; another seed, (here) another split.
         let again = build(&sample(), &opts).unwrap();
         assert_eq!(again.test_queries, t.test_queries);
@@ -251,7 +330,7 @@ mod tests {
 
     #[test]
     fn too_many_test_queries_or_nothing_usable_is_an_error() {
-        let opts = TaskOptions { test_queries: 5, ..TaskOptions::default() };
+        let opts = TaskOptions { test_queries: 4, dev_queries: 1, ..TaskOptions::default() };
         assert!(build(&sample(), &opts).unwrap_err().to_string().contains("test_queries"));
         assert!(build(&[], &TaskOptions::default()).is_err());
     }
@@ -259,9 +338,17 @@ mod tests {
     #[test]
     fn written_folder_reads_back_as_beir() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = TaskOptions { test_queries: 2, ..TaskOptions::default() };
+        let opts = TaskOptions { test_queries: 2, dev_queries: 1, ..TaskOptions::default() };
         let t = build(&sample(), &opts).unwrap();
         t.write(dir.path()).unwrap();
+        let dev = crate::data::beir::load_beir(
+            &dir.path().join("dev"),
+            "dev",
+            crate::data::ReadOptions::STRICT,
+        )
+        .unwrap();
+        assert_eq!(dev.queries, t.dev_queries);
+        assert_eq!(dev.corpus, t.dev_corpus);
         let ds = crate::data::beir::load_beir(dir.path(), "test", crate::data::ReadOptions::STRICT)
             .unwrap();
         assert_eq!(ds.corpus, t.corpus);

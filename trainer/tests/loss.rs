@@ -135,6 +135,50 @@ fn info_nce_matches_the_f64_reference_for_every_option() {
 }
 
 #[test]
+fn hardness_weights_negatives_without_differentiating_the_weights() {
+    // The analytic gradient with hardness h must equal the finite
+    // difference of a loss whose extra term h * cos is frozen at the
+    // starting cosines (a stop-gradient), not of the full expression.
+    let (b, n, dim, t, h) = (3, 5, 4, 0.2f64, 2.0f32);
+    let q = normalized(b, dim, 40);
+    let d = normalized(n, dim, 41);
+    let dot = |a: &[f32], c: &[f32]| a.iter().zip(c).map(|(&x, &y)| x as f64 * y as f64).sum();
+    let frozen: Vec<f64> =
+        (0..b * n).map(|ij| dot(&q[ij / n * dim..][..dim], &d[ij % n * dim..][..dim])).collect();
+    let frozen_loss = |q: &[f32]| -> f64 {
+        let mut total = 0.0;
+        for i in 0..b {
+            let logits: Vec<f64> = (0..n)
+                .map(|j| {
+                    let c: f64 = dot(&q[i * dim..][..dim], &d[j * dim..][..dim]);
+                    c / t + if j == i { 0.0 } else { h as f64 * frozen[i * n + j] }
+                })
+                .collect();
+            let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            total += m + logits.iter().map(|l| (l - m).exp()).sum::<f64>().ln() - logits[i];
+        }
+        total / b as f64
+    };
+    let mut g = graph();
+    let qv = g.leaf(&[b, dim], &q).unwrap();
+    let dv = g.input_slice(&[n, dim], &d).unwrap();
+    let opts = InfoNceOptions { hardness: h, ..fixed(t as f32) };
+    let l = info_nce(&mut g, qv, dv, &opts).unwrap();
+    assert!((g.scalar(l).unwrap() as f64 - frozen_loss(&q)).abs() < 1e-5);
+    g.backward(l).unwrap();
+    let analytic = g.grad(qv).unwrap().to_vec();
+    let step = 1e-3f32;
+    for k in 0..b * dim {
+        let (mut qp, mut qm) = (q.clone(), q.clone());
+        qp[k] += step;
+        qm[k] -= step;
+        let numeric = (frozen_loss(&qp) - frozen_loss(&qm)) / (2.0 * step as f64);
+        let a = analytic[k] as f64;
+        assert!((a - numeric).abs() < 1e-3 + 1e-3 * numeric.abs(), "q[{k}]: {a} vs {numeric}");
+    }
+}
+
+#[test]
 fn large_margin_raises_the_loss() {
     let (b, dim) = (5, 6);
     let q = normalized(b, dim, 3);
@@ -231,6 +275,23 @@ fn false_negative_mask_by_hand() {
     // A wide margin masks everything but the positives.
     let m = false_negative_mask(&gq, &gd, 2, 3, 2, 10.0).unwrap();
     assert_eq!(m, [false, true, true, true, false, true]);
+
+    // Random guides against a straight dot-product loop.
+    let (b, n, dim, margin) = (5, 9, 7, 0.3);
+    let (gq, gd) = (normalized(b, dim, 50), normalized(n, dim, 51));
+    let m = false_negative_mask(&gq, &gd, b, n, dim, margin).unwrap();
+    let dot = |i: usize, j: usize| (0..dim).map(|k| gq[i * dim + k] * gd[j * dim + k]).sum::<f32>();
+    let mut masked = 0;
+    for i in 0..b {
+        for j in 0..n {
+            let s = dot(i, j) - (dot(i, i) - margin);
+            if s.abs() > 1e-5 {
+                assert_eq!(m[i * n + j], j != i && s > 0.0, "({i}, {j})");
+            }
+            masked += m[i * n + j] as usize;
+        }
+    }
+    assert!(masked > 0 && masked < b * (n - 1), "{masked} masked: test proves little");
 }
 
 #[test]

@@ -163,6 +163,41 @@ impl QuantizedTable {
         Ok(QuantizedTable { m, lut, scale, bias })
     }
 
+    /// Re-quantizes `table` into this table's buffers, as [`QuantizedTable::new`]
+    /// would, without allocating: a search loop keeps one table per thread.
+    /// `table` must have this table's `m x 16` entries.
+    pub fn refill(&mut self, table: &[f32], metric: Metric) -> Result<(), PqError> {
+        let m = self.m;
+        if table.len() != m * 16 {
+            let what = "fastscan table";
+            return Err(PqError::Mismatch { what, expected: m * 16, found: table.len() });
+        }
+        if let Some(i) = table.iter().position(|x| !x.is_finite()) {
+            return Err(PqError::NotFinite { what: "fastscan table", index: i });
+        }
+        // Two passes over the 16-entry rows: the widest row range sets the
+        // scale, then each row is shifted by its own minimum.
+        let sign = if metric == Metric::InnerProduct { -1.0 } else { 1.0 };
+        let lo_hi = |t: &[f32]| {
+            t.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(sign * x), hi.max(sign * x))
+            })
+        };
+        let range = table.chunks_exact(16).map(lo_hi).map(|(lo, hi)| hi - lo).fold(0f32, f32::max);
+        let scale = if range > 0.0 { 255.0 / range } else { 1.0 };
+        let mut bias = 0f32;
+        for (t, l) in table.chunks_exact(16).zip(self.lut.chunks_exact_mut(16)) {
+            let lo = lo_hi(t).0;
+            bias += lo;
+            for (&x, o) in t.iter().zip(l) {
+                *o = ((sign * x - lo) * scale).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        self.scale = scale;
+        self.bias = bias;
+        Ok(())
+    }
+
     /// Builds a table from raw u8 entries (scale 1, bias 0), for tests and
     /// callers with their own quantization.
     pub fn from_lut(lut: Vec<u8>, m: usize) -> Result<Self, PqError> {

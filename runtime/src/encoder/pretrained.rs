@@ -42,7 +42,7 @@ pub struct Pretrained {
     pub vocab_path: PathBuf,
 }
 
-fn st_err(path: &Path, reason: impl ToString) -> Error {
+pub(crate) fn st_err(path: &Path, reason: impl ToString) -> Error {
     Error::SafeTensors { path: path.to_path_buf(), reason: reason.to_string() }
 }
 
@@ -84,7 +84,10 @@ fn read_modules(dir: &Path) -> Result<Option<Modules>> {
             _ => {
                 return Err(cfg_err(
                     &path,
-                    format!("module {i} of type {kind:?} is unsupported (only Transformer, Pooling, Normalize are)"),
+                    format!(
+                        "module {i} of type {kind:?} is unsupported \
+                         (only Transformer, Pooling and Normalize are)"
+                    ),
                 ))
             }
         }
@@ -139,7 +142,7 @@ fn apply_max_len(path: &Path, cfg: &mut EncoderConfig) -> Result<()> {
 
 /// The tokenizer for a folder: `vocab.txt`, cased when
 /// `tokenizer_config.json` says `do_lower_case: false`.
-fn read_tokenizer(dir: &Path, cfg: &EncoderConfig) -> Result<(Tokenizer, PathBuf)> {
+pub(crate) fn read_tokenizer(dir: &Path, cfg: &EncoderConfig) -> Result<(Tokenizer, PathBuf)> {
     let vocab_path = dir.join("vocab.txt");
     let vocab = Vocab::from_file(&vocab_path)
         .map_err(|e| Error::InvalidArgument { op: "encoder vocabulary", what: e.to_string() })?;
@@ -199,25 +202,33 @@ fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-/// Reads the named tensors from a safetensors file into a parameter set,
+/// A whole safetensors file in memory; parse it with [`parse_file`].
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+}
+
+/// The tensors of a file read by [`read_file`].
+pub(crate) fn parse_file<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes).map_err(|e| st_err(path, e))
+}
+
+/// Reads the named tensors from a parsed safetensors file (`path` names it
+/// in errors) into a parameter set,
 /// registering each as `prefix + name`. A name is looked up as itself and,
 /// failing that, under each of `alternatives` prefixes.
 pub(crate) fn read_params(
     path: &Path,
+    st: &SafeTensors<'_>,
     names: &[(String, Vec<usize>)],
     prefix: &str,
     alternatives: &[&str],
     ps: &mut ParamSet,
 ) -> Result<()> {
-    let bytes =
-        std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| st_err(path, e))?;
-    let present: HashMap<String, ()> = st.names().into_iter().map(|n| (n.clone(), ())).collect();
     for (name, dims) in names {
         let found = std::iter::once(String::new())
             .chain(alternatives.iter().map(|a| a.to_string()))
             .map(|a| format!("{a}{name}"))
-            .find(|n| present.contains_key(n));
+            .find(|n| st.tensor(n).is_ok());
         let Some(key) = found else {
             let tried: Vec<String> = alternatives.iter().map(|a| format!("{a}{name}")).collect();
             return Err(st_err(
@@ -293,8 +304,10 @@ pub fn load_pretrained(dir: &Path) -> Result<Pretrained> {
             "missing; only pytorch_model.bin is present and PyTorch pickles are unsupported",
         ));
     }
+    let bytes = read_file(&weights_path)?;
+    let st = parse_file(&weights_path, &bytes)?;
     let mut params = ParamSet::new();
-    read_params(&weights_path, &config.param_names(), "", &["bert."], &mut params)?;
+    read_params(&weights_path, &st, &config.param_names(), "", &["bert."], &mut params)?;
     Ok(Pretrained { config, params, tokenizer, vocab_path })
 }
 
@@ -357,4 +370,31 @@ pub fn save_pretrained(
         v.push('\n');
     }
     weights::write_atomic(&dir.join("vocab.txt"), v.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+
+    #[test]
+    fn half_precision_widens_exactly() {
+        // (bits, value): normals, signed zero, the largest half, subnormals,
+        // infinity.
+        let cases: [(u16, f32); 9] = [
+            (0x3c00, 1.0),
+            (0xc000, -2.0),
+            (0x3800, 0.5),
+            (0x3555, 0.333_251_95),
+            (0x8000, -0.0),
+            (0x7bff, 65504.0),
+            (0x0001, 5.960_464_5e-8),
+            (0x83ff, -6.097_555e-5),
+            (0x7c00, f32::INFINITY),
+        ];
+        for (bits, want) in cases {
+            let got = f16_to_f32(bits);
+            assert_eq!(got.to_bits(), want.to_bits(), "{bits:#06x}: {got} vs {want}");
+        }
+        assert!(f16_to_f32(0x7e00).is_nan());
+    }
 }

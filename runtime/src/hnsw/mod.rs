@@ -29,10 +29,11 @@
 //! allocates nothing. Filtered search takes an [`AllowList`]; see
 //! [`GraphView::search_filtered`] for how selectivity is handled.
 //!
+//! Distances go through the kernels crate (`space.rs`), so graph search
+//! runs on the same SIMD tier as flat scans.
+//!
 //! Left out: deletion and incremental insertion into a loaded graph (an
-//! index is rebuilt), and SIMD int8/Hamming distances (the scalar loops in
-//! `space.rs` are the place to call kernels once the kernels crate has
-//! them; f32 dot already goes through `kernels::vector::dot`).
+//! index is rebuilt).
 
 mod build;
 mod search;

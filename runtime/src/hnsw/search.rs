@@ -92,6 +92,24 @@ pub struct AllowList {
 }
 
 impl AllowList {
+    /// The allow-list of every id `i < n` for which `keep(i)` holds.
+    pub fn from_fn(n: usize, keep: impl Fn(u32) -> bool) -> Result<Self, HnswError> {
+        if n > u32::MAX as usize + 1 {
+            return Err(HnswError::BadConfig {
+                field: "n",
+                reason: format!("{n} items exceed u32 ids"),
+            });
+        }
+        let mut a = AllowList { bits: vec![0; n.div_ceil(64)], n, count: 0 };
+        for id in 0..n {
+            if keep(id as u32) {
+                a.bits[id / 64] |= 1 << (id % 64);
+                a.count += 1;
+            }
+        }
+        Ok(a)
+    }
+
     /// The allow-list of `ids` (duplicates are fine) over `n` items.
     pub fn from_ids(n: usize, ids: impl IntoIterator<Item = u32>) -> Result<Self, HnswError> {
         let mut a = AllowList { bits: vec![0; n.div_ceil(64)], n, count: 0 };
@@ -111,6 +129,11 @@ impl AllowList {
     /// Whether `id` is allowed.
     pub fn allows(&self, id: u32) -> bool {
         self.bits.get(id as usize / 64).is_some_and(|w| w >> (id % 64) & 1 == 1)
+    }
+
+    /// The universe size: ids run over `0..n`.
+    pub fn n(&self) -> usize {
+        self.n
     }
 
     /// Number of allowed ids.

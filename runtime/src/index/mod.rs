@@ -3,23 +3,34 @@
 //!
 //! [`IndexBuilder`] takes document ids and their f32 embeddings and stores
 //! any mix of: the f32 vectors (exact search and rescoring), int8 codes
-//! ([`Int8Quantizer`], per-dimension ranges), sign bits ([`BinaryQuantizer`],
-//! centred on the corpus mean), 4-bit product-quantization codes, and an
-//! HNSW graph over the f32 vectors. [`Index`] opens such a container
-//! without copying the vectors, and answers a query in one of these modes:
+//! ([`Int8Quantizer`], per-dimension or global ranges), sign bits
+//! ([`BinaryQuantizer`], optionally centred on the corpus mean), 4-bit and
+//! 8-bit product-quantization codes, and an HNSW graph over the f32
+//! vectors. [`Index`] opens such a container without copying the vectors,
+//! and answers a query in one of these modes:
 //!
 //! | mode     | first pass                               | rescoring (optional) |
 //! |----------|------------------------------------------|----------------------|
-//! | `Exact`  | f32 dot scan, fused top-k                | -                    |
+//! | `Exact`  | f32 dot scan                             | -                    |
 //! | `Int8`   | int8 dot scan of the folded query        | f32                  |
 //! | `Binary` | Hamming scan of the sign bits            | int8 or f32          |
 //! | `Pq4`    | 4-bit fast-scan with u8 tables           | int8 or f32          |
+//! | `Pq8`    | 8-bit ADC scan with an f32 table         | int8 or f32          |
 //! | `Hnsw`   | graph search over the f32 vectors        | -                    |
 //!
 //! Scores are inner products (embeddings are L2-normalised, so cosines),
 //! larger is better, ties to the smaller document number: the same query
 //! gives the same list on every machine and thread count. A first pass
 //! keeps `shortlist` candidates when a rescoring follows, `k` otherwise.
+//! Every mode honours an allow-list ([`SearchParams::allow`]): scans skip
+//! disallowed rows (or visit only the allowed ones when they are few), the
+//! graph uses its filtered search.
+//!
+//! One query, no allocation: [`Index::search_into`] works in a caller-held
+//! [`SearchScratch`] and writes into a caller-held `Vec<Hit>`; once both
+//! have grown to the sizes a workload needs, a query allocates nothing
+//! (`scan.rs` says how each mode manages it). [`Index::search`] is the
+//! convenient form that allocates both per call.
 //!
 //! Int8 scoring. Stored codes decode as `x_j ~ s_j c_j + b_j`, so
 //! `q . x ~ sum_j (q_j s_j) c_j + sum_j q_j b_j`. The query is folded into
@@ -28,28 +39,43 @@
 //! is the same for every document and only makes the score comparable
 //! across shards.
 //!
+//! Models: an index may store the digest of the model that embedded its
+//! vectors; [`Index::check_model`] and [`Index::search_for_model`] refuse a
+//! query from another model with [`IndexError::ModelMismatch`].
+//!
 //! Sharding: [`search_shards`] runs a query on several indexes (built in
 //! pieces, perhaps on several machines) and merges their top-k.
 //!
-//! Left out: a single query still allocates its result lists (the kernels'
-//! fused top-k returns a `Vec`); PQ codes are packed into the fast-scan
-//! layout at open, which copies n * m / 2 bytes, because the kernel's
-//! packed-code type owns its bytes.
+//! Opening costs: the vectors, codes and ids are viewed in place, and only
+//! their sizes are checked at open (each id is validated when it is read),
+//! so opening does not grow with the corpus except for two sections. The
+//! HNSW graph gets one validation pass over its lists, because a search
+//! follows stored ids blindly afterwards. The 4-bit PQ codes are repacked
+//! into the fast-scan layout at open, which copies n * m / 2 bytes: the
+//! kernel's packed-code type owns its bytes, and storing the packed layout
+//! in the file would tie the format to that kernel's block size.
+
+mod scan;
 
 use std::fmt;
 
 use rayon::prelude::*;
 
-use crate::container::{
-    names, Container, ContainerBuilder, ContainerError, KeyValues, StringTable,
-};
-use crate::hnsw::{self, GraphView, Hnsw, HnswConfig, HnswError, SearchScratch};
-use crate::kernels::pq::{self, fastscan, Metric, PqError, ProductQuantizer};
-use crate::kernels::search::{self as ks, SearchError};
+use crate::container::{names, Container, ContainerBuilder, ContainerError, KeyValues};
+use crate::hnsw::{self, AllowList, GraphView, Hnsw, HnswConfig, HnswError};
+use crate::kernels::pq::{self, fastscan, PqError, ProductQuantizer};
+use crate::kernels::search::SearchError;
 use crate::quant::{BinaryQuantizer, Calibration, Granularity, Int8Quantizer, Mode, QuantError};
+
+pub use scan::SearchScratch;
 
 /// The `kind` an index container declares in its `meta` table.
 pub const KIND: &str = "index";
+/// u8 `[n, m]`: 8-bit product-quantization codes (one byte per
+/// sub-quantizer), beside the 4-bit codes of `pq.codes`.
+pub const PQ8_CODES: &str = "pq8.codes";
+/// f32 `[m, 256, d / m]`: the 8-bit product quantizer's centroids.
+pub const PQ8_CODEBOOKS: &str = "pq8.codebooks";
 
 /// Why an index could not be built, opened or searched.
 #[derive(Debug)]
@@ -72,6 +98,15 @@ pub enum IndexError {
     Shape { what: &'static str, expected: usize, found: usize },
     /// A parameter out of its domain, or a non-finite value.
     Invalid { what: &'static str, reason: String },
+    /// The query's model is not the one that built the index.
+    ModelMismatch { stored: [u8; 32], query: [u8; 32] },
+    /// A model check was asked of an index that stores no model digest.
+    NoModelHash,
+}
+
+// The first 8 bytes of a digest in hex, enough to tell models apart.
+fn short_hex(h: &[u8; 32]) -> String {
+    h[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl fmt::Display for IndexError {
@@ -92,6 +127,15 @@ impl fmt::Display for IndexError {
                 write!(f, "{what}: expected {expected}, found {found}")
             }
             IndexError::Invalid { what, reason } => write!(f, "{what}: {reason}"),
+            IndexError::ModelMismatch { stored, query } => write!(
+                f,
+                "index was built by model {}.., the query comes from model {}..",
+                short_hex(stored),
+                short_hex(query)
+            ),
+            IndexError::NoModelHash => {
+                write!(f, "index stores no model digest to check the query's model against")
+            }
         }
     }
 }
@@ -126,13 +170,25 @@ from_err!(ContainerError => Container, QuantError => Quant, HnswError => Hnsw,
 pub struct IndexOptions {
     /// Full f32 vectors: exact search, f32 rescoring, HNSW.
     pub f32: bool,
-    /// int8 codes with per-dimension ranges.
+    /// int8 codes (asymmetric, ranges as the two fields below say).
     pub int8: bool,
-    /// Sign bits after centring on the corpus mean.
+    /// One int8 scale per dimension, or one for all.
+    pub int8_granularity: Granularity,
+    /// How the int8 ranges are taken from the corpus.
+    pub int8_calibration: Calibration,
+    /// Sign bits.
     pub binary: bool,
+    /// Subtract the corpus mean before taking signs.
+    pub binary_centre: bool,
     /// 4-bit product quantization with this many sub-quantizers (it must
     /// divide the dimension).
     pub pq4: Option<usize>,
+    /// 8-bit product quantization with this many sub-quantizers (it must
+    /// divide the dimension; the corpus needs at least 256 documents).
+    pub pq8: Option<usize>,
+    /// PQ codebooks are trained on at most this many documents, taken at
+    /// an even stride; every document is encoded.
+    pub pq_train_sample: usize,
     /// An HNSW graph over the f32 vectors (needs `f32`).
     pub hnsw: Option<HnswConfig>,
     /// Seed of PQ training.
@@ -147,13 +203,28 @@ impl Default for IndexOptions {
         IndexOptions {
             f32: true,
             int8: true,
+            int8_granularity: Granularity::PerDim,
+            int8_calibration: Calibration::MinMax,
             binary: true,
+            binary_centre: true,
             pq4: None,
+            pq8: None,
+            pq_train_sample: 65_536,
             hnsw: None,
             seed: 0x1dec_5eed,
             model_hash: None,
         }
     }
+}
+
+/// How long each part of a build took, in seconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildTimes {
+    pub int8: f64,
+    pub binary: f64,
+    pub pq4: f64,
+    pub pq8: f64,
+    pub hnsw: f64,
 }
 
 /// The parts of an index, built in memory and written as one container.
@@ -163,10 +234,44 @@ pub struct IndexBuilder {
     f32: Option<Vec<f32>>,
     int8: Option<(Int8Quantizer, Vec<i8>)>,
     binary: Option<(BinaryQuantizer, Vec<u64>)>,
-    pq: Option<(ProductQuantizer, Vec<u8>)>,
+    pq4: Option<(ProductQuantizer, Vec<u8>)>,
+    pq8: Option<(ProductQuantizer, Vec<u8>)>,
     hnsw: Option<Hnsw>,
     model_hash: Option<[u8; 32]>,
     options: IndexOptions,
+    times: BuildTimes,
+}
+
+// Seconds since `t`.
+fn since(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
+/// Trains a product quantizer of `2^nbits` centroids on at most
+/// `sample` rows (an even stride over the corpus) and encodes every row.
+fn train_pq(
+    vectors: &[f32],
+    dim: usize,
+    m: usize,
+    nbits: u32,
+    options: &IndexOptions,
+) -> Result<(ProductQuantizer, Vec<u8>), IndexError> {
+    let n = vectors.len() / dim;
+    let cfg = pq::TrainConfig { iters: 20, seed: options.seed };
+    let q = if n > options.pq_train_sample.max(1 << nbits) {
+        let take = options.pq_train_sample.max(1 << nbits);
+        let mut sample = Vec::with_capacity(take * dim);
+        for i in 0..take {
+            let r = i * n / take;
+            sample.extend_from_slice(&vectors[r * dim..(r + 1) * dim]);
+        }
+        ProductQuantizer::train(&sample, dim, m, nbits, cfg)?
+    } else {
+        ProductQuantizer::train(vectors, dim, m, nbits, cfg)?
+    };
+    let mut codes = vec![0u8; n * m];
+    q.encode(vectors, &mut codes)?;
+    Ok((q, codes))
 }
 
 impl IndexBuilder {
@@ -203,51 +308,49 @@ impl IndexBuilder {
         if options.hnsw.is_some() && !options.f32 {
             return Err(IndexError::Missing { mode: "hnsw (build)", needs: "f32 vectors" });
         }
+        let mut times = BuildTimes::default();
 
+        let t = std::time::Instant::now();
         let int8 = if options.int8 {
             let q = Int8Quantizer::calibrate(
                 vectors,
                 dim,
                 Mode::Asymmetric,
-                Granularity::PerDim,
-                Calibration::MinMax,
+                options.int8_granularity,
+                options.int8_calibration,
             )?;
             let mut codes = vec![0i8; n * dim];
-            for (x, c) in vectors.chunks_exact(dim).zip(codes.chunks_exact_mut(dim)) {
-                q.quantize(x, c)?;
-            }
+            q.quantize(vectors, &mut codes)?;
             Some((q, codes))
         } else {
             None
         };
+        times.int8 = since(t);
 
+        let t = std::time::Instant::now();
         let binary = if options.binary {
-            let q = BinaryQuantizer::calibrate(vectors, dim, true)?;
-            let w = q.words();
-            let mut codes = vec![0u64; n * w];
-            for (x, c) in vectors.chunks_exact(dim).zip(codes.chunks_exact_mut(w)) {
-                q.encode(x, c)?;
-            }
+            let q = BinaryQuantizer::calibrate(vectors, dim, options.binary_centre)?;
+            let mut codes = vec![0u64; n * q.words()];
+            q.encode(vectors, &mut codes)?;
             Some((q, codes))
         } else {
             None
         };
+        times.binary = since(t);
 
-        let pq = match options.pq4 {
-            Some(m) => {
-                let cfg = pq::TrainConfig { iters: 20, seed: options.seed };
-                let q = ProductQuantizer::train(vectors, dim, m, 4, cfg)?;
-                let mut codes = vec![0u8; n * m];
-                q.encode(vectors, &mut codes)?;
-                Some((q, codes))
-            }
-            None => None,
-        };
+        let t = std::time::Instant::now();
+        let pq4 = options.pq4.map(|m| train_pq(vectors, dim, m, 4, options)).transpose()?;
+        times.pq4 = since(t);
+        let t = std::time::Instant::now();
+        let pq8 = options.pq8.map(|m| train_pq(vectors, dim, m, 8, options)).transpose()?;
+        times.pq8 = since(t);
 
+        let t = std::time::Instant::now();
         let hnsw = match &options.hnsw {
             Some(cfg) => Some(hnsw::build(&hnsw::F32Dot::new(vectors, dim)?, cfg)?),
             None => None,
         };
+        times.hnsw = since(t);
 
         Ok(IndexBuilder {
             ids,
@@ -255,11 +358,19 @@ impl IndexBuilder {
             f32: options.f32.then(|| vectors.to_vec()),
             int8,
             binary,
-            pq,
+            pq4,
+            pq8,
             hnsw,
             model_hash: options.model_hash,
             options: options.clone(),
+            times,
         })
+    }
+
+    /// Wall-clock time of each quantizer's calibration and encoding, and
+    /// of the graph build.
+    pub fn times(&self) -> BuildTimes {
+        self.times
     }
 
     /// Adds every section to `b`.
@@ -269,7 +380,8 @@ impl IndexBuilder {
             (self.f32.is_some(), "f32"),
             (self.int8.is_some(), "int8"),
             (self.binary.is_some(), "binary"),
-            (self.pq.is_some(), "pq4"),
+            (self.pq4.is_some(), "pq4"),
+            (self.pq8.is_some(), "pq8"),
             (self.hnsw.is_some(), "hnsw"),
         ]
         .iter()
@@ -299,10 +411,15 @@ impl IndexBuilder {
             b.add(names::VECTORS_BIN, &[n, q.words() as u64], codes)?;
             q.write(b, names::QUANT_BIN)?;
         }
-        if let Some((q, codes)) = &self.pq {
-            let (m, ksub, dsub) = (q.m() as u64, q.ksub() as u64, q.dsub() as u64);
-            b.add(names::PQ_CODES, &[n, m], codes)?;
-            b.add(names::PQ_CODEBOOKS, &[m, ksub, dsub], q.centroids())?;
+        for (pq, codes_name, books_name) in [
+            (&self.pq4, names::PQ_CODES, names::PQ_CODEBOOKS),
+            (&self.pq8, PQ8_CODES, PQ8_CODEBOOKS),
+        ] {
+            if let Some((q, codes)) = pq {
+                let (m, ksub, dsub) = (q.m() as u64, q.ksub() as u64, q.dsub() as u64);
+                b.add(codes_name, &[n, m], codes)?;
+                b.add(books_name, &[m, ksub, dsub], q.centroids())?;
+            }
         }
         if let Some(g) = &self.hnsw {
             g.write(b, names::HNSW)?;
@@ -311,20 +428,33 @@ impl IndexBuilder {
             b.add(names::MODEL_HASH, &[32], &h[..])?;
         }
         let o = &self.options;
-        b.add_key_values(
-            names::BUILD_PARAMS,
-            [
-                ("int8", "asymmetric,per-dim,minmax".to_string()),
-                ("binary", "sign,centred".to_string()),
-                ("pq4_m", o.pq4.map_or("-".into(), |m| m.to_string())),
-                ("pq_seed", o.seed.to_string()),
-                ("hnsw_m", o.hnsw.as_ref().map_or("-".into(), |h| h.m.to_string())),
-                (
-                    "hnsw_ef_construction",
-                    o.hnsw.as_ref().map_or("-".into(), |h| h.ef_construction.to_string()),
-                ),
-            ],
-        )?;
+        let int8 = format!(
+            "asymmetric,{},{}",
+            match o.int8_granularity {
+                Granularity::PerDim => "per-dim",
+                Granularity::Global => "global",
+            },
+            match o.int8_calibration {
+                Calibration::MinMax => "minmax".to_string(),
+                Calibration::Percentile(p) => format!("percentile:{p}"),
+            }
+        );
+        let binary = if o.binary_centre { "sign,centred" } else { "sign" };
+        let opt = |v: Option<usize>| v.map_or("-".into(), |m| m.to_string());
+        let mut kv = vec![
+            ("int8", int8),
+            ("binary", binary.to_string()),
+            ("pq4_m", opt(o.pq4)),
+            ("pq8_m", opt(o.pq8)),
+            ("pq_train_sample", o.pq_train_sample.to_string()),
+            ("pq_seed", o.seed.to_string()),
+            ("hnsw_m", opt(o.hnsw.as_ref().map(|h| h.m))),
+            ("hnsw_ef_construction", opt(o.hnsw.as_ref().map(|h| h.ef_construction))),
+        ];
+        if self.model_hash.is_some() {
+            kv.push(("model_hash", "32 bytes given by the writer".to_string()));
+        }
+        b.add_key_values(names::BUILD_PARAMS, kv)?;
         Ok(())
     }
 
@@ -344,6 +474,7 @@ pub enum SearchMode {
     Int8,
     Binary,
     Pq4,
+    Pq8,
     Hnsw,
 }
 
@@ -354,6 +485,7 @@ impl SearchMode {
             SearchMode::Int8 => "int8",
             SearchMode::Binary => "binary",
             SearchMode::Pq4 => "pq4",
+            SearchMode::Pq8 => "pq8",
             SearchMode::Hnsw => "hnsw",
         }
     }
@@ -369,7 +501,7 @@ pub enum Rescore {
 
 /// Search settings.
 #[derive(Clone, Copy, Debug)]
-pub struct SearchParams {
+pub struct SearchParams<'f> {
     pub k: usize,
     pub mode: SearchMode,
     pub rescore: Rescore,
@@ -377,9 +509,12 @@ pub struct SearchParams {
     pub shortlist: usize,
     /// HNSW candidate list size (raised to `k`).
     pub ef: usize,
+    /// Only these documents may be returned (an allow-list over the
+    /// index's documents, so its size must be [`Index::len`]).
+    pub allow: Option<&'f AllowList>,
 }
 
-impl Default for SearchParams {
+impl Default for SearchParams<'_> {
     fn default() -> Self {
         SearchParams {
             k: 10,
@@ -387,6 +522,7 @@ impl Default for SearchParams {
             rescore: Rescore::Int8,
             shortlist: 100,
             ef: 64,
+            allow: None,
         }
     }
 }
@@ -398,26 +534,68 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// Orders hits by score, larger first, then by the smaller document.
-fn sort_hits(hits: &mut [Hit]) {
-    hits.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc)));
+/// A product quantizer with its codes: 4-bit codes packed for the
+/// fast-scan kernel, 8-bit codes borrowed from the file.
+struct Pq4 {
+    q: ProductQuantizer,
+    packed: fastscan::PackedCodes,
+}
+struct Pq8<'a> {
+    q: ProductQuantizer,
+    codes: &'a [u8],
 }
 
 /// An index viewed in place over a container's bytes.
 pub struct Index<'a> {
     n: usize,
     dim: usize,
-    ids: StringTable<'a>,
+    id_offsets: &'a [u64],
+    id_blob: &'a [u8],
     f32: Option<&'a [f32]>,
     int8: Option<(Int8Quantizer, &'a [i8])>,
     binary: Option<(BinaryQuantizer, &'a [u64])>,
-    pq: Option<(ProductQuantizer, fastscan::PackedCodes)>,
+    pq4: Option<Pq4>,
+    pq8: Option<Pq8<'a>>,
     hnsw: Option<GraphView<'a>>,
-    model_hash: Option<&'a [u8]>,
+    model_hash: Option<[u8; 32]>,
+}
+
+/// Checks that codebooks `name` have shape `[m, ksub, d / m]` and that
+/// `codes_name` is `[n, m]`; returns m.
+fn pq_shape(
+    c: &Container<'_>,
+    name: &'static str,
+    codes_name: &'static str,
+    ksub: u64,
+    n: usize,
+    dim: usize,
+) -> Result<usize, IndexError> {
+    let shape = c.info(name)?.shape.to_vec();
+    let bad = || IndexError::Invalid {
+        what: name,
+        reason: format!("shape {shape:?} is not [m, {ksub}, {dim} / m]"),
+    };
+    let [m, k, dsub] = shape[..] else { return Err(bad()) };
+    if k != ksub || m == 0 || m.checked_mul(dsub) != Some(dim as u64) {
+        return Err(bad());
+    }
+    let m = m as usize;
+    if !c.contains(codes_name) {
+        return Err(IndexError::Missing { mode: "pq", needs: codes_name });
+    }
+    let codes = c.info(codes_name)?.shape.to_vec();
+    if codes != [n as u64, m as u64] {
+        return Err(IndexError::Invalid {
+            what: codes_name,
+            reason: format!("shape {codes:?}, expected [{n}, {m}]"),
+        });
+    }
+    Ok(m)
 }
 
 impl<'a> Index<'a> {
-    /// Validates an index container and views its sections.
+    /// Validates an index container's structure and views its sections
+    /// (see the module doc for what open costs).
     pub fn open(c: &Container<'a>) -> Result<Self, IndexError> {
         let meta = KeyValues::load(c, names::META)?;
         let kind = meta.get("kind").unwrap_or("");
@@ -429,16 +607,35 @@ impl<'a> Index<'a> {
         if dim == 0 {
             return Err(IndexError::Invalid { what: "meta.dim", reason: "is zero".into() });
         }
-        let ids = StringTable::load(c, names::DOC_IDS)?;
-        if ids.len() != n {
-            return Err(IndexError::Shape { what: "document ids", expected: n, found: ids.len() });
+        if n > u32::MAX as usize {
+            return Err(IndexError::Invalid { what: "meta.n", reason: format!("{n} documents") });
         }
+
+        // Ids: the table's ends are checked here, each entry when read.
+        let offsets_name = crate::container::strtab::offsets_name(names::DOC_IDS);
+        let id_offsets = c.section::<u64>(&offsets_name)?;
+        let id_blob = c.section::<u8>(&crate::container::strtab::blob_name(names::DOC_IDS))?;
+        if id_offsets.len() != n + 1 {
+            let found = id_offsets.len().saturating_sub(1);
+            return Err(IndexError::Shape { what: "document ids", expected: n, found });
+        }
+        if id_offsets[0] != 0 || id_offsets[n] != id_blob.len() as u64 {
+            return Err(IndexError::Invalid {
+                what: "doc.ids.offsets",
+                reason: format!(
+                    "offsets run {}..{}, the blob holds {} bytes",
+                    id_offsets[0],
+                    id_offsets[n],
+                    id_blob.len()
+                ),
+            });
+        }
+
         let matrix_of = |name: &'static str, cols: usize| -> Result<bool, IndexError> {
             if !c.contains(name) {
                 return Ok(false);
             }
-            let info = c.info(name)?;
-            let shape: Vec<u64> = info.shape.to_vec();
+            let shape: Vec<u64> = c.info(name)?.shape.to_vec();
             if shape != [n as u64, cols as u64] {
                 return Err(IndexError::Invalid {
                     what: name,
@@ -460,37 +657,27 @@ impl<'a> Index<'a> {
         } else {
             None
         };
-        let words = dim.div_ceil(64);
-        let binary = if matrix_of(names::VECTORS_BIN, words)? {
+        let binary = if matrix_of(names::VECTORS_BIN, dim.div_ceil(64))? {
             let q = BinaryQuantizer::load(c, names::QUANT_BIN)?;
             check_dim("binary quantizer", dim, q.dim())?;
             Some((q, c.section::<u64>(names::VECTORS_BIN)?))
         } else {
             None
         };
-        let pq = if c.contains(names::PQ_CODEBOOKS) {
-            let info = c.info(names::PQ_CODEBOOKS)?;
-            let shape = info.shape.to_vec();
-            let [m, ksub, dsub] = shape[..] else {
-                return Err(IndexError::Invalid {
-                    what: names::PQ_CODEBOOKS,
-                    reason: format!("shape {shape:?} is not [m, 16, d / m]"),
-                });
-            };
-            if ksub != 16 || m.checked_mul(dsub) != Some(dim as u64) {
-                return Err(IndexError::Invalid {
-                    what: names::PQ_CODEBOOKS,
-                    reason: format!("shape {shape:?} is not [m, 16, {dim} / m]"),
-                });
-            }
-            let m = m as usize;
-            if !matrix_of(names::PQ_CODES, m)? {
-                return Err(IndexError::Missing { mode: "pq4", needs: names::PQ_CODES });
-            }
+        let pq4 = if c.contains(names::PQ_CODEBOOKS) {
+            let m = pq_shape(c, names::PQ_CODEBOOKS, names::PQ_CODES, 16, n, dim)?;
             let cents = c.section::<f32>(names::PQ_CODEBOOKS)?.to_vec();
             let q = ProductQuantizer::from_centroids(dim, m, 4, cents)?;
             let packed = fastscan::PackedCodes::pack(c.section::<u8>(names::PQ_CODES)?, m)?;
-            Some((q, packed))
+            Some(Pq4 { q, packed })
+        } else {
+            None
+        };
+        let pq8 = if c.contains(PQ8_CODEBOOKS) {
+            let m = pq_shape(c, PQ8_CODEBOOKS, PQ8_CODES, 256, n, dim)?;
+            let cents = c.section::<f32>(PQ8_CODEBOOKS)?.to_vec();
+            let q = ProductQuantizer::from_centroids(dim, m, 8, cents)?;
+            Some(Pq8 { q, codes: c.section::<u8>(PQ8_CODES)? })
         } else {
             None
         };
@@ -504,11 +691,17 @@ impl<'a> Index<'a> {
             None
         };
         let model_hash = if c.contains(names::MODEL_HASH) {
-            Some(c.section::<u8>(names::MODEL_HASH)?)
+            let h = c.section::<u8>(names::MODEL_HASH)?;
+            let h: [u8; 32] = h.try_into().map_err(|_| IndexError::Shape {
+                what: names::MODEL_HASH,
+                expected: 32,
+                found: h.len(),
+            })?;
+            Some(h)
         } else {
             None
         };
-        Ok(Index { n, dim, ids, f32, int8, binary, pq, hnsw, model_hash })
+        Ok(Index { n, dim, id_offsets, id_blob, f32, int8, binary, pq4, pq8, hnsw, model_hash })
     }
 
     /// Number of documents.
@@ -522,14 +715,53 @@ impl<'a> Index<'a> {
     pub fn dim(&self) -> usize {
         self.dim
     }
-    /// The external id of document `doc`.
+
+    /// The external id of document `doc`, or why it cannot be read (out
+    /// of range, offsets out of order or past the blob, not UTF-8).
+    pub fn id_checked(&self, doc: u32) -> Result<&'a str, IndexError> {
+        let i = doc as usize;
+        if i >= self.n {
+            return Err(IndexError::Invalid {
+                what: "document number",
+                reason: format!("{doc} is not below {}", self.n),
+            });
+        }
+        let (a, b) = (self.id_offsets[i], self.id_offsets[i + 1]);
+        let bad = |reason: String| IndexError::Invalid { what: "doc.ids", reason };
+        if a > b || b > self.id_blob.len() as u64 {
+            return Err(bad(format!("entry {i} spans {a}..{b} of {} bytes", self.id_blob.len())));
+        }
+        std::str::from_utf8(&self.id_blob[a as usize..b as usize])
+            .map_err(|e| bad(format!("entry {i} is not UTF-8: {e}")))
+    }
+
+    /// The external id of document `doc`; `None` when [`Index::id_checked`]
+    /// would return an error.
     pub fn id(&self, doc: u32) -> Option<&'a str> {
-        self.ids.get(doc as usize)
+        self.id_checked(doc).ok()
     }
+
+    /// Checks every document id (one pass over the id table), for callers
+    /// that want a corrupt table reported at open rather than at first use.
+    pub fn verify_ids(&self) -> Result<(), IndexError> {
+        (0..self.n as u32).try_for_each(|d| self.id_checked(d).map(|_| ()))
+    }
+
     /// The stored model digest, if any.
-    pub fn model_hash(&self) -> Option<&'a [u8]> {
-        self.model_hash
+    pub fn model_hash(&self) -> Option<&[u8; 32]> {
+        self.model_hash.as_ref()
     }
+
+    /// Refuses a query embedded by another model than the one that built
+    /// the index, or any model check when the index stores no digest.
+    pub fn check_model(&self, query_model: &[u8; 32]) -> Result<(), IndexError> {
+        match &self.model_hash {
+            None => Err(IndexError::NoModelHash),
+            Some(h) if h == query_model => Ok(()),
+            Some(h) => Err(IndexError::ModelMismatch { stored: *h, query: *query_model }),
+        }
+    }
+
     /// Which search modes this index can answer.
     pub fn modes(&self) -> Vec<SearchMode> {
         let mut m = Vec::new();
@@ -542,8 +774,11 @@ impl<'a> Index<'a> {
         if self.binary.is_some() {
             m.push(SearchMode::Binary);
         }
-        if self.pq.is_some() {
+        if self.pq4.is_some() {
             m.push(SearchMode::Pq4);
+        }
+        if self.pq8.is_some() {
+            m.push(SearchMode::Pq8);
         }
         if self.hnsw.is_some() && self.f32.is_some() {
             m.push(SearchMode::Hnsw);
@@ -551,101 +786,50 @@ impl<'a> Index<'a> {
         m
     }
 
-    fn need_f32(&self, mode: &'static str) -> Result<&'a [f32], IndexError> {
-        self.f32.ok_or(IndexError::Missing { mode, needs: "f32 vectors" })
-    }
-    fn need_int8(&self, mode: &'static str) -> Result<&(Int8Quantizer, &'a [i8]), IndexError> {
-        self.int8.as_ref().ok_or(IndexError::Missing { mode, needs: "int8 codes" })
+    /// Bytes per document that a mode's first pass and its rescoring read
+    /// (codes only; quantizer parameters and tables are per index).
+    pub fn bytes_per_vector(&self, mode: SearchMode, rescore: Rescore) -> usize {
+        let d = self.dim;
+        let first = match mode {
+            SearchMode::Exact => 4 * d,
+            SearchMode::Int8 => d,
+            SearchMode::Binary => 8 * d.div_ceil(64),
+            SearchMode::Pq4 => self.pq4.as_ref().map_or(0, |p| p.q.m().div_ceil(2)),
+            SearchMode::Pq8 => self.pq8.as_ref().map_or(0, |p| p.q.m()),
+            SearchMode::Hnsw => {
+                let links = self.hnsw.as_ref().map_or(0, |g| g.params().m0 * 4);
+                4 * d + links
+            }
+        };
+        let second = match (mode, rescore) {
+            (SearchMode::Exact | SearchMode::Hnsw, _) | (_, Rescore::None) => 0,
+            (_, Rescore::Int8) => d,
+            (_, Rescore::F32) => 4 * d,
+        };
+        first + second
     }
 
     /// The best `params.k` documents for `query` (length [`Index::dim`]).
+    /// Allocates its working memory; see [`Index::search_into`].
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Vec<Hit>, IndexError> {
-        check_dim("query", self.dim, query.len())?;
-        if let Some(i) = query.iter().position(|v| !v.is_finite()) {
-            return Err(IndexError::Invalid {
-                what: "query",
-                reason: format!("dimension {i} is not finite"),
-            });
-        }
-        let k = params.k.min(self.n);
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let rescoring = params.rescore != Rescore::None
-            && matches!(params.mode, SearchMode::Int8 | SearchMode::Binary | SearchMode::Pq4);
-        let first = if rescoring { params.shortlist.max(k).min(self.n) } else { k };
-        let mode = params.mode.name();
-
-        let mut hits: Vec<Hit> = match params.mode {
-            SearchMode::Exact => {
-                let v = self.need_f32(mode)?;
-                to_hits(ks::dot_f32_topk(query, v, first)?, |s| s)
-            }
-            SearchMode::Int8 => {
-                let (q, codes) = self.need_int8(mode)?;
-                let (v, t, offset) = fold_query(q, query);
-                let raw = ks::dot_i8_topk(&v, codes, first)?;
-                to_hits(raw, |s| t * s as f32 + offset)
-            }
-            SearchMode::Binary => {
-                let (q, codes) =
-                    self.binary.as_ref().ok_or(IndexError::Missing { mode, needs: "sign bits" })?;
-                let code = q.encode_vec(query)?;
-                let d = self.dim as f32;
-                // Sign agreement: d - 2 * hamming, a cosine estimate times d.
-                to_hits(ks::hamming_topk(&code, codes, first)?, |h| d - 2.0 * h as f32)
-            }
-            SearchMode::Pq4 => {
-                let (q, packed) =
-                    self.pq.as_ref().ok_or(IndexError::Missing { mode, needs: "pq codes" })?;
-                let mut table = vec![0f32; q.m() * q.ksub()];
-                q.distance_table(query, Metric::InnerProduct, &mut table)?;
-                // The kernel re-ranks its quantized shortlist with the float
-                // table; keep a few times more than asked before that.
-                let rerank = (first * 4).min(self.n);
-                let raw = fastscan::search(&table, Metric::InnerProduct, packed, first, rerank)?;
-                raw.into_iter().map(|h| Hit { doc: h.id, score: h.score }).collect()
-            }
-            SearchMode::Hnsw => {
-                let v = self.need_f32(mode)?;
-                let g = self.hnsw.as_ref().ok_or(IndexError::Missing { mode, needs: "a graph" })?;
-                let space = hnsw::F32Dot::new(v, self.dim)?;
-                let mut scratch = SearchScratch::new();
-                let found = g.search(&space, query, k, params.ef.max(k), &mut scratch)?;
-                // The space's distance is the negated inner product.
-                found.iter().map(|nb| Hit { doc: nb.id, score: -nb.distance }).collect()
-            }
-        };
-
-        if rescoring {
-            let ids: Vec<u32> = hits.iter().map(|h| h.doc).collect();
-            match params.rescore {
-                Rescore::F32 => {
-                    let v = self.need_f32("f32 rescoring")?;
-                    let mut s = vec![0f32; ids.len()];
-                    ks::dot_f32_gather(query, v, &ids, &mut s)?;
-                    for (h, s) in hits.iter_mut().zip(s) {
-                        h.score = s;
-                    }
-                }
-                Rescore::Int8 => {
-                    let (q, codes) = self.need_int8("int8 rescoring")?;
-                    let (v, t, offset) = fold_query(q, query);
-                    let mut s = vec![0i32; ids.len()];
-                    ks::dot_i8_gather(&v, codes, &ids, &mut s)?;
-                    for (h, s) in hits.iter_mut().zip(s) {
-                        h.score = t * s as f32 + offset;
-                    }
-                }
-                Rescore::None => {}
-            }
-        }
-        sort_hits(&mut hits);
-        hits.truncate(k);
-        Ok(hits)
+        let mut out = Vec::new();
+        self.search_into(query, params, &mut SearchScratch::new(), &mut out)?;
+        Ok(out)
     }
 
-    /// Searches `queries` (rows of [`Index::dim`]) in parallel.
+    /// [`Index::search`] after [`Index::check_model`].
+    pub fn search_for_model(
+        &self,
+        query_model: &[u8; 32],
+        query: &[f32],
+        params: &SearchParams,
+    ) -> Result<Vec<Hit>, IndexError> {
+        self.check_model(query_model)?;
+        self.search(query, params)
+    }
+
+    /// Searches `queries` (rows of [`Index::dim`]) in parallel, one
+    /// scratch per worker.
     pub fn search_batch(
         &self,
         queries: &[f32],
@@ -655,7 +839,13 @@ impl<'a> Index<'a> {
             let expected = queries.len().div_ceil(self.dim) * self.dim;
             return Err(IndexError::Shape { what: "queries", expected, found: queries.len() });
         }
-        queries.par_chunks_exact(self.dim).map(|q| self.search(q, params)).collect()
+        queries
+            .par_chunks_exact(self.dim)
+            .map_init(SearchScratch::new, |s, q| {
+                let mut out = Vec::new();
+                self.search_into(q, params, s, &mut out).map(|_| out)
+            })
+            .collect()
     }
 }
 
@@ -665,24 +855,6 @@ fn check_dim(what: &'static str, expected: usize, found: usize) -> Result<(), In
     } else {
         Err(IndexError::Shape { what, expected, found })
     }
-}
-
-fn to_hits<S: Copy>(raw: Vec<ks::Hit<S>>, score: impl Fn(S) -> f32) -> Vec<Hit> {
-    raw.into_iter().map(|h| Hit { doc: h.id, score: score(h.score) }).collect()
-}
-
-/// Folds the int8 quantizer's scales into the query and quantizes it
-/// symmetrically: returns `(v, t, offset)` with
-/// `q . x ~ t * (v . c) + offset` for a stored code `c` (module doc).
-fn fold_query(q: &Int8Quantizer, query: &[f32]) -> (Vec<i8>, f32, f32) {
-    let (scale, bias) = (q.scale(), q.bias());
-    let at = |s: &[f32], j: usize| if s.len() == 1 { s[0] } else { s[j] };
-    let w: Vec<f32> = query.iter().enumerate().map(|(j, &x)| x * at(scale, j)).collect();
-    let offset: f32 = query.iter().enumerate().map(|(j, &x)| x * at(bias, j)).sum();
-    let amax = w.iter().fold(0f32, |m, &x| m.max(x.abs()));
-    let t = if amax > 0.0 { amax / 127.0 } else { 1.0 };
-    let v = w.iter().map(|&x| (x / t).round().clamp(-127.0, 127.0) as i8).collect();
-    (v, t, offset)
 }
 
 /// A hit from one of several shards.

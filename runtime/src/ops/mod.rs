@@ -14,6 +14,7 @@
 //! (independent of the thread count) and never combine partial sums across
 //! chunks, so results do not depend on scheduling.
 
+pub mod activation;
 pub mod attention;
 pub mod elementwise;
 pub mod linalg;
@@ -46,6 +47,7 @@ pub(crate) fn backward(g: &mut Graph, i: usize, dy: &[f32]) -> Result<()> {
             norm::layer_norm_backward(g, x, gamma, beta, &stats, dy)
         }
         &Op::Gelu { x } => elementwise::gelu_backward(g, x, dy),
+        &Op::Tanh { x } => activation::tanh_backward(g, i, x, dy),
         &Op::Softmax { x } => norm::softmax_backward(g, i, x, dy),
         &Op::LogSoftmax { x } => norm::log_softmax_backward(g, i, x, dy),
         &Op::Attention { q, k, v, mask, heads } => {

@@ -114,9 +114,10 @@ impl Graph {
     }
 
     /// A constant input whose gradient is recorded: after a backward pass
-    /// with [`Graph::set_keep_grads`] on, [`Graph::grad`] returns it. Used
-    /// for embeddings computed elsewhere (gradient caching) that a loss
-    /// must be differentiated against.
+    /// [`Graph::grad`] returns it (without [`Graph::set_keep_grads`], which
+    /// would keep every intermediate gradient too). Used for embeddings
+    /// computed elsewhere (gradient caching) that a loss must be
+    /// differentiated against.
     pub fn leaf(&mut self, dims: &[usize], data: &[f32]) -> Result<Var> {
         let v = self.input_slice(dims, data)?;
         self.nodes[v.0].requires_grad = self.grad_enabled;

@@ -15,9 +15,25 @@ pub fn words_for(dim: usize) -> usize {
     dim.div_ceil(64)
 }
 
-/// Number of differing bits between two codes of equal length.
-pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
-    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+/// Number of differing bits between two codes, through the kernels'
+/// Hamming scan (one code against one). Codes of different lengths, or
+/// empty ones, are an error rather than a comparison of their common
+/// prefix.
+pub fn hamming(a: &[u64], b: &[u64]) -> Result<u32, QuantError> {
+    if a.len() != b.len() {
+        return Err(QuantError::Shape {
+            what: "hamming: second code",
+            expected: a.len(),
+            found: b.len(),
+        });
+    }
+    if a.is_empty() {
+        return Err(QuantError::Empty { what: "hamming: code" });
+    }
+    let mut out = [0u32];
+    crate::kernels::search::hamming(a, b, &mut out)
+        .map_err(|e| QuantError::BadParameter { what: "hamming", reason: e.to_string() })?;
+    Ok(out[0])
 }
 
 /// Parameters of a binary quantizer.

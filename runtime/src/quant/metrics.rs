@@ -70,3 +70,49 @@ pub fn mean_cosine(original: &[f32], reconstructed: &[f32], dim: usize) -> Resul
         .sum();
     Ok(total / n as f64)
 }
+
+/// How far inner products with reconstructed vectors stray from the
+/// originals, over every (query, row) pair.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DotError {
+    /// Mean of `|q . x - q . x'|`.
+    pub mean_abs: f64,
+    /// Largest `|q . x - q . x'|`.
+    pub max_abs: f64,
+    /// Mean of `q . x - q . x'`: a systematic shift, which ranking ignores
+    /// but which matters when scores are compared against a threshold.
+    pub bias: f64,
+}
+
+/// Inner-product error of `reconstructed` against `original` (both rows
+/// of `dim`) as seen by `queries` (rows of `dim`): what a search ranks by,
+/// where [`mse`] measures the vectors themselves.
+pub fn dot_error(
+    original: &[f32],
+    reconstructed: &[f32],
+    queries: &[f32],
+    dim: usize,
+) -> Result<DotError, QuantError> {
+    same_len(original, reconstructed)?;
+    let n = rows("original", original.len(), dim)?;
+    let nq = rows("queries", queries.len(), dim)?;
+    if nq == 0 {
+        return Err(QuantError::Empty { what: "queries" });
+    }
+    let (mut sum_abs, mut max_abs, mut sum) = (0f64, 0f64, 0f64);
+    for q in queries.chunks_exact(dim) {
+        for (a, b) in original.chunks_exact(dim).zip(reconstructed.chunks_exact(dim)) {
+            // q . (a - b) in f64: the difference is what is measured.
+            let e: f64 = q
+                .iter()
+                .zip(a.iter().zip(b))
+                .map(|(&q, (&a, &b))| f64::from(q) * (f64::from(a) - f64::from(b)))
+                .sum();
+            sum_abs += e.abs();
+            max_abs = max_abs.max(e.abs());
+            sum += e;
+        }
+    }
+    let pairs = (n * nq) as f64;
+    Ok(DotError { mean_abs: sum_abs / pairs, max_abs, bias: sum / pairs })
+}

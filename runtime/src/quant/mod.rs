@@ -19,9 +19,11 @@
 //! candidates; a per-dimension amplitude gives a reconstruction so its
 //! error can be measured like int8's.
 //!
-//! [`metrics`] measures reconstruction error (MSE, mean cosine). Left out:
-//! product quantization (its section names are reserved in
-//! `container::names`), 4-bit codes, and learned rotations before binarizing.
+//! [`metrics`] measures reconstruction error (MSE, largest error, mean
+//! cosine) and what a search sees of it: the error of inner products
+//! between queries and reconstructed vectors. Left out here: product
+//! quantization (trained and scanned by the kernels crate, stored by the
+//! index), 4-bit scalar codes, and learned rotations before binarizing.
 
 mod binary;
 mod int8;

@@ -12,6 +12,8 @@ use edgecl_kernels::dispatch::Tier;
 use edgecl_kernels::{gemm, peak, vector, MatMut, MatRef};
 
 use super::CmdResult;
+use crate::error::Context;
+use crate::output::out;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,24 +56,34 @@ fn best_time(secs: f64, mut f: impl FnMut()) -> f64 {
 }
 
 pub fn run(args: &Args) -> CmdResult {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build().at("--threads")?;
     let (m, n, k) = args.shape;
     let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
     let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 8.0).collect();
     let mut c = vec![0.0f32; m * n];
     let x: Vec<f32> = (0..4096).map(|i| (i % 17) as f32 / 17.0).collect();
 
-    println!(
+    out!(
         "one thread's peaks, then kernels ({} thread(s) for GEMM, shape {m}x{n}x{k})",
         args.threads
     );
-    println!(
+    out!(
         "{:<22} {:>12} {:>12} {:>14} {:>10} {:>12}",
-        "tier", "f32 peak", "int8 peak", "sgemm NN", "of peak", "dot 4096"
+        "tier",
+        "f32 peak",
+        "int8 peak",
+        "sgemm NN",
+        "of peak",
+        "dot 4096"
     );
-    println!(
+    out!(
         "{:<22} {:>12} {:>12} {:>14} {:>10} {:>12}",
-        "", "GFLOP/s", "GOP/s", "GFLOP/s", "", "GB/s"
+        "",
+        "GFLOP/s",
+        "GOP/s",
+        "GFLOP/s",
+        "",
+        "GB/s"
     );
     for t in Tier::all_variants() {
         let fpeak = peak::f32_flops(t, args.seconds).map(|f| f / 1e9);
@@ -96,7 +108,7 @@ pub fn run(args: &Args) -> CmdResult {
             black_box(vector::dot_with(t, black_box(&x), black_box(&x)).expect("same length"));
         });
         let gbs = 2.0 * 4.0 * x.len() as f64 / dsecs / 1e9;
-        println!(
+        out!(
             "{:<22} {:>12} {:>12} {gflops:>14.1} {share:>10} {gbs:>12.1}",
             t.to_string(),
             cell(fpeak),

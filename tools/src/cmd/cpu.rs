@@ -3,10 +3,12 @@
 use edgecl_kernels::dispatch::{self, Feature, Isa};
 
 use super::CmdResult;
+use crate::error::Context;
+use crate::output::out;
 
 pub fn run() -> CmdResult {
     let c = dispatch::caps();
-    println!("architecture   {}", std::env::consts::ARCH);
+    out!("architecture   {}", std::env::consts::ARCH);
     let flags = [
         ("avx2", c.avx2),
         ("fma", c.fma),
@@ -22,19 +24,16 @@ pub fn run() -> CmdResult {
         ("dotprod", c.dotprod),
     ];
     let have: Vec<&str> = flags.iter().filter(|f| f.1).map(|f| f.0).collect();
-    println!(
-        "features       {}",
-        if have.is_empty() { "(none used)".into() } else { have.join(" ") }
-    );
+    out!("features       {}", if have.is_empty() { "(none used)".into() } else { have.join(" ") });
     let tiers: Vec<&str> =
         Isa::ALL.into_iter().filter(|i| i.is_available()).map(Isa::name).collect();
-    println!("tiers          {}", tiers.join(" "));
-    let t = dispatch::try_active()?;
+    out!("tiers          {}", tiers.join(" "));
+    let t = dispatch::try_active().at("EDGECL_ISA")?;
     let forced = std::env::var("EDGECL_ISA").map(|v| !v.trim().is_empty()).unwrap_or(false);
-    println!("active tier    {t}{}", if forced { " (forced by EDGECL_ISA)" } else { "" });
-    println!();
-    println!("kernel family        path");
-    println!("f32 gemm, vector     {}", t.isa());
+    out!("active tier    {t}{}", if forced { " (forced by EDGECL_ISA)" } else { "" });
+    out!();
+    out!("kernel family        path");
+    out!("f32 gemm, vector     {}", t.isa());
     let int8 = match t.isa() {
         Isa::Avx512 if t.has(Feature::Avx512Vnni) => "avx512 vpdpbusd (VNNI)",
         Isa::Avx512 => "avx512 vpmovsxbw + vpmaddwd",
@@ -43,13 +42,13 @@ pub fn run() -> CmdResult {
         Isa::Neon => "neon smull + sadalp",
         _ => "scalar",
     };
-    println!("int8 gemm, scans     {int8}");
+    out!("int8 gemm, scans     {int8}");
     let popcnt = match t.isa() {
         Isa::Avx512 if t.has(Feature::Avx512Vpopcntdq) => "avx512 vpopcntq",
         Isa::Avx512 | Isa::Avx2 => "avx2 popcnt below 512-bit codes, pshufb nibble table above",
         Isa::Neon => "neon vcnt",
         _ => "scalar popcount",
     };
-    println!("hamming              {popcnt}");
+    out!("hamming              {popcnt}");
     Ok(())
 }

@@ -3,12 +3,16 @@
 
 use std::path::PathBuf;
 
-use edgecl_runtime::container::{self, Checksums, KeyValues};
+use edgecl_runtime::container::{Checksums, KeyValues};
 use edgecl_runtime::index::Index;
 
-use super::CmdResult;
+use super::{open_container, CmdResult};
+use crate::output::out;
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  edgecl inspect corpus.ecl\n  edgecl inspect --verify model.ecl"
+)]
 pub struct Args {
     /// The container file (an index or a model).
     file: PathBuf,
@@ -19,21 +23,25 @@ pub struct Args {
 
 pub fn run(args: &Args) -> CmdResult {
     let mode = if args.verify { Checksums::All } else { Checksums::HeaderOnly };
-    let mapped = container::open(&args.file, mode)?;
+    let mapped = open_container(&args.file, mode)?;
     let c = mapped.container();
-    println!("{}: {} bytes, {} sections", args.file.display(), c.len(), c.sections().count());
-    println!(
+    out!("{}: {} bytes, {} sections", args.file.display(), c.bytes().len(), c.len());
+    out!(
         "checksums: header verified{}",
         if args.verify { ", every payload verified" } else { " (payloads: pass --verify)" }
     );
-    println!();
-    println!(
+    out!();
+    out!(
         "{:<28} {:<6} {:<18} {:>12} {:>12}  checksum",
-        "section", "dtype", "shape", "offset", "bytes"
+        "section",
+        "dtype",
+        "shape",
+        "offset",
+        "bytes"
     );
     for s in c.sections() {
         let shape = format!("{:?}", s.shape);
-        println!(
+        out!(
             "{:<28} {:<6} {:<18} {:>12} {:>12}  {:016x}",
             s.name,
             s.dtype.name(),
@@ -48,18 +56,18 @@ pub fn run(args: &Args) -> CmdResult {
     // show the conventional ones that are present.
     for table in ["meta", "build.params", "hnsw.params", "model.config"] {
         if let Ok(kv) = KeyValues::load(&c, table) {
-            println!();
-            println!("[{table}]");
+            out!();
+            out!("[{table}]");
             for (k, v) in kv.iter() {
-                println!("  {k} = {v}");
+                out!("  {k} = {v}");
             }
         }
     }
 
     if let Ok(index) = Index::open(&c) {
-        println!();
+        out!();
         let modes: Vec<&str> = index.modes().iter().map(|m| m.name()).collect();
-        println!(
+        out!(
             "index: {} documents, dimension {}, search modes: {}",
             index.len(),
             index.dim(),
@@ -67,7 +75,7 @@ pub fn run(args: &Args) -> CmdResult {
         );
         if let Some(h) = index.model_hash() {
             let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
-            println!("model hash: {hex}");
+            out!("model hash: {hex}");
         }
     }
     Ok(())

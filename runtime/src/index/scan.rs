@@ -1,0 +1,369 @@
+//! One query against an [`Index`], in caller-held memory.
+//!
+//! Every buffer a query touches lives in [`SearchScratch`]: the encoded
+//! query (int8 or sign bits), the PQ tables, one block of raw scores, the
+//! bounded heap of the best candidates, the shortlist and its rescored
+//! values, and the graph search's own scratch. Buffers are cleared and
+//! refilled, never dropped, so once a workload has run through each size
+//! it needs (k, shortlist, corpus size for the 4-bit scan), a query
+//! allocates nothing.
+//!
+//! Scans run on the calling thread, one block of [`BLOCK`] rows at a time
+//! through the kernels' one-to-many scans, and offer each allowed row to a
+//! heap of the `cap` best. That is why they do not use the kernels' fused
+//! top-k: those split the rows over rayon and return fresh vectors, which
+//! suits one large query, not a stream of small ones on a device. Parallel
+//! throughput comes from [`Index::search_batch`], one query per worker.
+//!
+//! Filtering: a scan over all rows skips disallowed ones after scoring
+//! them (a block costs the same either way); when the allow-list holds
+//! fewer than `n / SPARSE` ids, only those rows are scored, one kernel call
+//! each. The graph takes the allow-list into its own search.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::ops::Range;
+
+use super::{check_dim, Hit, Index, IndexError, Rescore, SearchMode, SearchParams};
+use crate::hnsw::{self, AllowList};
+use crate::kernels::pq::fastscan::{self, QuantizedTable};
+use crate::kernels::pq::{self as kpq, Metric};
+use crate::kernels::search as ks;
+use crate::quant::Int8Quantizer;
+
+/// Rows scored per kernel call.
+const BLOCK: usize = 256;
+
+/// Allow-lists below `n / SPARSE` ids are visited id by id. A one-row call
+/// costs a few blocked rows (dispatch and bounds checks per call), so the
+/// sparse path wins well before this point; the value is a round guess,
+/// not a tuned one.
+const SPARSE: usize = 16;
+
+/// The 4-bit scan keeps this many times the wanted candidates by its
+/// quantized u8 tables before re-ranking them with the float table.
+const PQ4_RERANK: usize = 4;
+
+/// A candidate; the greater of two is the worse (lower score, then the
+/// larger document), so a max-heap's top is the worst one kept.
+#[derive(Clone, Copy, Debug)]
+struct Cand {
+    score: f32,
+    doc: u32,
+}
+
+impl Ord for Cand {
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.score.total_cmp(&self.score).then(self.doc.cmp(&o.doc))
+    }
+}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl PartialEq for Cand {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Cand {}
+
+/// Keeps `c` if the heap has room or `c` beats its worst.
+#[inline]
+fn offer(heap: &mut BinaryHeap<Cand>, cap: usize, c: Cand) {
+    if heap.len() < cap {
+        heap.push(c);
+    } else if let Some(mut worst) = heap.peek_mut() {
+        if c < *worst {
+            *worst = c;
+        }
+    }
+}
+
+/// Working memory of [`Index::search_into`], reusable across queries and
+/// across indexes.
+#[derive(Debug, Default)]
+pub struct SearchScratch {
+    heap: BinaryHeap<Cand>,
+    cands: Vec<Cand>,
+    ids: Vec<u32>,
+    f32s: Vec<f32>,
+    i32s: Vec<i32>,
+    u32s: Vec<u32>,
+    u16s: Vec<u16>,
+    query_i8: Vec<i8>,
+    query_bits: Vec<u64>,
+    table: Vec<f32>,
+    lut: Option<QuantizedTable>,
+    graph: hnsw::SearchScratch,
+}
+
+impl SearchScratch {
+    /// Empty scratch; it grows on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn is_sparse(allow: Option<&AllowList>, n: usize) -> bool {
+    allow.is_some_and(|a| a.count() < n / SPARSE)
+}
+
+/// Offers rows to `heap` (the `cap` best kept): all rows block by block,
+/// skipping disallowed ones, or only the allowed ones when they are few.
+/// `score(range, out)` writes the raw scores of rows `range`; `key` maps a
+/// raw score to the ranking score (larger is better).
+fn scan<S: Copy + Default>(
+    n: usize,
+    allow: Option<&AllowList>,
+    cap: usize,
+    buf: &mut Vec<S>,
+    heap: &mut BinaryHeap<Cand>,
+    mut score: impl FnMut(Range<usize>, &mut [S]) -> Result<(), IndexError>,
+    key: impl Fn(S) -> f32,
+) -> Result<(), IndexError> {
+    heap.clear();
+    heap.reserve(cap);
+    if buf.len() < BLOCK {
+        buf.resize(BLOCK, S::default());
+    }
+
+    // Sparse allow-list: one row per call.
+    if let Some(a) = allow.filter(|_| is_sparse(allow, n)) {
+        for doc in a.iter() {
+            let i = doc as usize;
+            score(i..i + 1, &mut buf[..1])?;
+            offer(heap, cap, Cand { score: key(buf[0]), doc });
+        }
+        return Ok(());
+    }
+
+    // Every row, a block per call.
+    let mut b = 0;
+    while b < n {
+        let e = (b + BLOCK).min(n);
+        let out = &mut buf[..e - b];
+        score(b..e, out)?;
+        for (t, &s) in out.iter().enumerate() {
+            let doc = (b + t) as u32;
+            if allow.is_none_or(|a| a.allows(doc)) {
+                offer(heap, cap, Cand { score: key(s), doc });
+            }
+        }
+        b = e;
+    }
+    Ok(())
+}
+
+/// Folds the int8 quantizer's scales into the query and quantizes it
+/// symmetrically into `v`: returns `(t, offset)` with
+/// `q . x ~ t * (v . c) + offset` for a stored code `c` (module doc of
+/// `index`). Two passes over the query so no float copy is needed.
+fn fold_query(q: &Int8Quantizer, query: &[f32], v: &mut Vec<i8>) -> (f32, f32) {
+    let (scale, bias) = (q.scale(), q.bias());
+    let at = |s: &[f32], j: usize| if s.len() == 1 { s[0] } else { s[j] };
+    let amax = query.iter().enumerate().fold(0f32, |m, (j, &x)| m.max((x * at(scale, j)).abs()));
+    let offset: f32 = query.iter().enumerate().map(|(j, &x)| x * at(bias, j)).sum();
+    let t = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+    v.clear();
+    v.extend(
+        query
+            .iter()
+            .enumerate()
+            .map(|(j, &x)| (x * at(scale, j) / t).round().clamp(-127.0, 127.0) as i8),
+    );
+    (t, offset)
+}
+
+impl<'a> Index<'a> {
+    fn need_f32(&self, mode: &'static str) -> Result<&'a [f32], IndexError> {
+        self.f32.ok_or(IndexError::Missing { mode, needs: "f32 vectors" })
+    }
+    fn need_int8(&self, mode: &'static str) -> Result<&(Int8Quantizer, &'a [i8]), IndexError> {
+        self.int8.as_ref().ok_or(IndexError::Missing { mode, needs: "int8 codes" })
+    }
+
+    /// The best `params.k` allowed documents for `query`, written into
+    /// `out` (cleared first), best first. `scratch` and `out` are reused
+    /// across calls: once warm, a call allocates nothing.
+    pub fn search_into(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Hit>,
+    ) -> Result<(), IndexError> {
+        out.clear();
+        check_dim("query", self.dim, query.len())?;
+        if let Some(i) = query.iter().position(|v| !v.is_finite()) {
+            return Err(IndexError::Invalid {
+                what: "query",
+                reason: format!("dimension {i} is not finite"),
+            });
+        }
+        let (n, d, allow) = (self.n, self.dim, params.allow);
+        if let Some(a) = allow {
+            check_dim("allow-list size", n, a.n())?;
+        }
+        let k = params.k.min(n);
+        if k == 0 {
+            return Ok(());
+        }
+        let rescoring = params.rescore != Rescore::None
+            && !matches!(params.mode, SearchMode::Exact | SearchMode::Hnsw);
+        let first = if rescoring { params.shortlist.max(k).min(n) } else { k };
+        let mode = params.mode.name();
+        let SearchScratch {
+            heap,
+            cands,
+            ids,
+            f32s,
+            i32s,
+            u32s,
+            u16s,
+            query_i8,
+            query_bits,
+            table,
+            lut,
+            graph,
+        } = scratch;
+
+        // First pass: up to `first` candidates in `cands`, scored.
+        cands.clear();
+        match params.mode {
+            SearchMode::Exact => {
+                let v = self.need_f32(mode)?;
+                let score = |r: Range<usize>, o: &mut [f32]| {
+                    Ok(ks::dot_f32(query, &v[r.start * d..r.end * d], o)?)
+                };
+                scan(n, allow, first, f32s, heap, score, |s| s)?;
+                cands.extend(heap.drain());
+            }
+            SearchMode::Int8 => {
+                let (q, codes) = self.need_int8(mode)?;
+                let (t, offset) = fold_query(q, query, query_i8);
+                let v = &query_i8[..];
+                let score = |r: Range<usize>, o: &mut [i32]| {
+                    Ok(ks::dot_i8(v, &codes[r.start * d..r.end * d], o)?)
+                };
+                // Ranked on the exact integer dot, scaled afterwards.
+                scan(n, allow, first, i32s, heap, score, |s| s as f32)?;
+                cands.extend(heap.drain().map(|c| Cand { score: t * c.score + offset, ..c }));
+            }
+            SearchMode::Binary => {
+                let (q, codes) =
+                    self.binary.as_ref().ok_or(IndexError::Missing { mode, needs: "sign bits" })?;
+                let w = q.words();
+                query_bits.resize(w, 0);
+                q.encode(query, query_bits)?;
+                let bits = &query_bits[..];
+                let score = |r: Range<usize>, o: &mut [u32]| {
+                    Ok(ks::hamming(bits, &codes[r.start * w..r.end * w], o)?)
+                };
+                // Sign agreement d - 2 * hamming: a cosine estimate times d.
+                let df = d as f32;
+                scan(n, allow, first, u32s, heap, score, |h| df - 2.0 * h as f32)?;
+                cands.extend(heap.drain());
+            }
+            SearchMode::Pq8 => {
+                let p =
+                    self.pq8.as_ref().ok_or(IndexError::Missing { mode, needs: "pq8 codes" })?;
+                let (m, ksub) = (p.q.m(), p.q.ksub());
+                table.resize(m * ksub, 0.0);
+                p.q.distance_table(query, Metric::InnerProduct, table)?;
+                let (tab, codes) = (&table[..], p.codes);
+                let score = |r: Range<usize>, o: &mut [f32]| {
+                    Ok(kpq::adc_scan(tab, m, ksub, &codes[r.start * m..r.end * m], o)?)
+                };
+                scan(n, allow, first, f32s, heap, score, |s| s)?;
+                cands.extend(heap.drain());
+            }
+            SearchMode::Pq4 => {
+                let p =
+                    self.pq4.as_ref().ok_or(IndexError::Missing { mode, needs: "pq4 codes" })?;
+                let (m, packed) = (p.q.m(), &p.packed);
+                table.resize(m * 16, 0.0);
+                p.q.distance_table(query, Metric::InnerProduct, table)?;
+                let tab = &table[..];
+                // The float ADC score of one code, from the unpacked nibbles.
+                let adc = |v: usize| -> f32 {
+                    (0..m).map(|j| tab[j * 16 + packed.code(v, j) as usize]).sum()
+                };
+                if is_sparse(allow, n) {
+                    // Few rows: float tables straight away.
+                    let score = |r: Range<usize>, o: &mut [f32]| {
+                        o[0] = adc(r.start);
+                        Ok(())
+                    };
+                    scan(n, allow, first, f32s, heap, score, |s| s)?;
+                    cands.extend(heap.drain());
+                } else {
+                    // Quantized tables over every code, then the best
+                    // PQ4_RERANK * first re-ranked with the float table.
+                    match lut {
+                        Some(l) if l.m() == m => l.refill(tab, Metric::InnerProduct)?,
+                        _ => *lut = Some(QuantizedTable::new(tab, m, Metric::InnerProduct)?),
+                    }
+                    let l = lut.as_ref().ok_or(IndexError::Missing { mode, needs: "a table" })?;
+                    u16s.resize(n, 0);
+                    fastscan::scan(l, packed, u16s)?;
+                    let keep = first.saturating_mul(PQ4_RERANK).min(n);
+                    heap.clear();
+                    heap.reserve(keep);
+                    for (i, &cost) in u16s.iter().enumerate() {
+                        let doc = i as u32;
+                        if allow.is_none_or(|a| a.allows(doc)) {
+                            offer(heap, keep, Cand { score: -f32::from(cost), doc });
+                        }
+                    }
+                    cands.extend(heap.drain().map(|c| Cand { score: adc(c.doc as usize), ..c }));
+                    cands.sort_unstable();
+                    cands.truncate(first);
+                }
+            }
+            SearchMode::Hnsw => {
+                let v = self.need_f32(mode)?;
+                let g = self.hnsw.as_ref().ok_or(IndexError::Missing { mode, needs: "a graph" })?;
+                let space = hnsw::F32Dot::prechecked(v, d)?;
+                let ef = params.ef.max(k);
+                let found = match allow {
+                    Some(a) => g.search_filtered(&space, query, k, ef, a, graph)?,
+                    None => g.search(&space, query, k, ef, graph)?,
+                };
+                // The space's distance is the negated inner product.
+                cands.extend(found.iter().map(|nb| Cand { score: -nb.distance, doc: nb.id }));
+            }
+        }
+
+        // Rescoring of the shortlist.
+        if rescoring {
+            ids.clear();
+            ids.extend(cands.iter().map(|c| c.doc));
+            let len = ids.len();
+            match params.rescore {
+                Rescore::F32 => {
+                    let v = self.need_f32("f32 rescoring")?;
+                    f32s.resize(len.max(f32s.len()), 0.0);
+                    ks::dot_f32_gather(query, v, ids, &mut f32s[..len])?;
+                    for (c, &s) in cands.iter_mut().zip(&f32s[..len]) {
+                        c.score = s;
+                    }
+                }
+                Rescore::Int8 => {
+                    let (q, codes) = self.need_int8("int8 rescoring")?;
+                    let (t, offset) = fold_query(q, query, query_i8);
+                    i32s.resize(len.max(i32s.len()), 0);
+                    ks::dot_i8_gather(query_i8, codes, ids, &mut i32s[..len])?;
+                    for (c, &s) in cands.iter_mut().zip(&i32s[..len]) {
+                        c.score = t * s as f32 + offset;
+                    }
+                }
+                Rescore::None => {}
+            }
+        }
+        cands.sort_unstable();
+        out.extend(cands.iter().take(k).map(|c| Hit { doc: c.doc, score: c.score }));
+        Ok(())
+    }
+}
