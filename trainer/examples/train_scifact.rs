@@ -16,10 +16,23 @@
 //! `--batch N`, `--lr X`, `--max-seq-len N`, `--threads N`,
 //! `--eval-every N`, `--resume`, `--quiet`. The final line prints the
 //! report as JSON (also in `<out>/metrics.json`).
+//!
+//! `eval DIR [--data DIR] [--max-seq-len N]` only scores a saved or
+//! pretrained model folder on the test split (no training), e.g. the
+//! starting point of a fine-tuning run.
 
 use std::process::ExitCode;
 
-use edgecl_trainer::train::{train, ConsoleHooks, TrainConfig};
+use std::path::Path;
+
+use edgecl_trainer::data::beir::load_beir;
+use edgecl_trainer::data::ReadOptions;
+use edgecl_trainer::embedder::Embedder;
+use edgecl_trainer::runtime::encoder::load_pretrained;
+use edgecl_trainer::runtime::infer::{InferenceModel, Precision};
+use edgecl_trainer::train::data::document_text;
+use edgecl_trainer::train::eval::{evaluate_dev, DevSet};
+use edgecl_trainer::train::{peak_rss_bytes, train, ConsoleHooks, TrainConfig};
 
 fn main() -> ExitCode {
     match run() {
@@ -33,7 +46,10 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let mode = args.next().ok_or("usage: train_scifact tiny|minilm [options]")?;
+    let mode = args.next().ok_or("usage: train_scifact tiny|minilm|eval [options]")?;
+    if mode == "eval" {
+        return eval_only(args.collect());
+    }
     let mut cfg = match mode.as_str() {
         "tiny" => {
             let mut c = TrainConfig::preset("tiny")?;
@@ -95,5 +111,57 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Train; the hooks print the log lines and evaluations.
     let report = train(&cfg, &mut ConsoleHooks::new(quiet))?;
     println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+/// The model as an [`Embedder`].
+struct Model(InferenceModel);
+
+impl Embedder for Model {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn normalized(&self) -> bool {
+        self.0.config().normalize
+    }
+    fn embed(&self, texts: &[&str]) -> edgecl_trainer::error::Result<Vec<f32>> {
+        self.0.embed(texts).map_err(|e| edgecl_trainer::error::TrainerError::InvalidArgument {
+            name: "embed",
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// `eval DIR [--data DIR] [--max-seq-len N]`: the test-split score of a
+/// model folder.
+fn eval_only(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
+    let mut it = args.into_iter();
+    let dir = it.next().ok_or("usage: train_scifact eval MODEL_DIR [--data DIR]")?;
+    let (mut data, mut max_len) = ("../shared/data/scifact".to_string(), 128usize);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--data" => data = value,
+            "--max-seq-len" => max_len = value.parse()?,
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+    let ds = load_beir(Path::new(&data), "test", ReadOptions::STRICT)?;
+    let dev = DevSet {
+        doc_ids: ds.corpus.iter().map(|d| d.id.clone()).collect(),
+        doc_texts: ds.corpus.iter().map(document_text).collect(),
+        query_ids: ds.queries.iter().map(|q| q.id.clone()).collect(),
+        query_texts: ds.queries.iter().map(|q| q.text.clone()).collect(),
+        qrels: ds.qrels,
+    };
+    let mut p = load_pretrained(Path::new(&dir))?;
+    p.config.max_seq_len = max_len.min(p.config.max_position_embeddings);
+    let model = InferenceModel::from_params(&p.config, &p.params, p.tokenizer, Precision::F32)?;
+    let m = evaluate_dev(&Model(model), &dev, 64)?;
+    println!(
+        "{}",
+        serde_json::json!({"model": dir, "max_seq_len": max_len, "metrics": m,
+        "peak_rss_bytes": peak_rss_bytes()})
+    );
     Ok(())
 }

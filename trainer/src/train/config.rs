@@ -64,9 +64,11 @@ pub struct ModelConfig {
     /// A `vocab.txt` for training from scratch; empty with `train_vocab`.
     pub vocab: String,
     /// Train a WordPiece vocabulary of this many tokens on the training
-    /// texts (0: use `vocab`).
+    /// texts (0: use `vocab`). Ignored with `init_from`.
     pub train_vocab: usize,
-    /// Longest token sequence, `[CLS]` and `[SEP]` included.
+    /// Longest token sequence, `[CLS]` and `[SEP]` included, in training,
+    /// evaluation and the saved model (capped by the position table; with
+    /// `init_from` it replaces the pretrained model's own limit).
     pub max_seq_len: usize,
     /// Size of a linear projection after pooling (0: none). Only from
     /// scratch; a pretrained model keeps its own.
@@ -382,6 +384,15 @@ impl TrainConfig {
             if !v.is_finite() || v < 0.0 {
                 return bad(key, format!("{v} must be finite and not negative"));
             }
+        }
+        let docs_per_step = t.batch_size * (1 + l.hard_negatives);
+        if l.memory_bank > 0 && l.memory_bank < docs_per_step {
+            // The bank's ring position is restored on resume assuming no
+            // push overfills it.
+            return bad(
+                "loss.memory_bank",
+                format!("{} rows cannot hold one step's {docs_per_step} documents", l.memory_bank),
+            );
         }
         if l.gradcache_minibatch > 0 && l.gradcache_minibatch >= t.batch_size {
             return bad(

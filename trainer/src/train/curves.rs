@@ -83,7 +83,7 @@ fn panel(s: &mut String, x0: f64, ser: &Series<'_>) {
     let sx = |x: f64| px + (x - xmin) / (xmax - xmin) * pw;
     let sy = |y: f64| py + ph - (y - ymin) / (ymax - ymin) * ph;
 
-    // Ticks and labels, five per axis.
+    // Ticks and labels, five per axis; steps are labelled as whole numbers.
     for k in 0..=4 {
         let f = k as f64 / 4.0;
         let (xv, yv) = (xmin + f * (xmax - xmin), ymin + f * (ymax - ymin));
@@ -95,7 +95,7 @@ fn panel(s: &mut String, x0: f64, ser: &Series<'_>) {
             py + ph,
             py + ph + 4.0,
             py + ph + 16.0,
-            label(xv)
+            xv.round()
         );
         let _ = writeln!(
             s,

@@ -14,7 +14,6 @@ pub mod data;
 pub mod eval;
 pub mod progress;
 pub mod run;
-pub mod sampler;
 
 pub use config::{ConfigError, TrainConfig};
 pub use eval::{DevMetrics, DevSet};

@@ -5,7 +5,7 @@
 //! sampler, restore a checkpoint when resuming, then for each step:
 //!
 //! ```text
-//! batch      = sampler.next_batch()              B examples, distinct positives
+//! batch      = sampler.next_batch()              B examples, no text twice
 //! q          = encoder(tokenize(queries))        [B, D]
 //! d          = encoder(tokenize(positives ++ hard negatives))   [B + B*k, D]
 //! loss       = InfoNCE(q, d; temperature, margin, hardness, symmetric)
@@ -52,8 +52,8 @@ use super::data::{self, RunData};
 use super::eval::{evaluate_dev, DevMetrics};
 use super::peak_rss_bytes;
 use super::progress::{StepInfo, TrainHooks};
-use super::sampler::EpochSampler;
 use crate::bank::MemoryBank;
+use crate::batch::{BatchSampler, SamplerState};
 use crate::data::examples::TrainingExample;
 use crate::embedder::Embedder;
 use crate::error::{IoResultExt, Result, TrainerError};
@@ -93,16 +93,6 @@ pub struct TrainReport {
 pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainReport> {
     cfg.check_runnable()?;
     let (m, l, o, t) = (&cfg.model, &cfg.loss, &cfg.optimizer, &cfg.train);
-    let docs_per_step = t.batch_size * (1 + l.hard_negatives);
-    if l.memory_bank > 0 && l.memory_bank < docs_per_step {
-        return Err(TrainerError::InvalidArgument {
-            name: "config",
-            reason: format!(
-                "key loss.memory_bank: {} rows cannot hold one step's {docs_per_step} documents",
-                l.memory_bank
-            ),
-        });
-    }
     let out = cfg.output_dir();
     fs::create_dir_all(&out).with_path(&out)?;
     let ckpt_root = out.join("checkpoints");
@@ -192,9 +182,9 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
     let adam =
         AdamWConfig { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay };
     let mut opt = AdamW::new(&params, adam);
-    let mut sampler = EpochSampler::new(examples.len(), t.batch_size, t.seed)?;
+    let mut sampler = BatchSampler::from_examples(&examples, t.batch_size, t.seed)?;
     let total_steps =
-        if t.max_steps > 0 { t.max_steps } else { (sampler.batches_per_epoch() * t.epochs) as u64 };
+        if t.max_steps > 0 { t.max_steps } else { steps_in_epochs(&sampler, t.epochs) };
     let schedule = match o.schedule.as_str() {
         "constant" => LrSchedule::Constant { lr: o.lr },
         "linear" => LrSchedule::WarmupLinear {
@@ -228,7 +218,11 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
     };
     if let (Some(dir), Some(s)) = (&resume_dir, resumed) {
         checkpoint::load_tensors(dir, &mut params, &mut opt)?;
-        sampler = EpochSampler::from_json(&s.sampler, examples.len(), t.batch_size)?;
+        let saved = s.sampler.as_str().ok_or_else(|| TrainerError::InvalidArgument {
+            name: "checkpoint",
+            reason: format!("{}: sampler state is not a string", dir.display()),
+        })?;
+        sampler.resume(&SamplerState::from_json(saved)?)?;
         if let Some(b) = &mut bank {
             restore_bank(b, dir, s.bank_rows_pushed)?;
         }
@@ -251,7 +245,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
     }
     let session = Instant::now();
     let base_seconds = state.elapsed_seconds;
-    let (mut window_start, mut window_steps) = (Instant::now(), 0u64);
+    let (mut window_start, mut window_pairs) = (Instant::now(), 0usize);
     let k = l.hard_negatives;
     while state.step < total_steps {
         let step = state.step;
@@ -260,7 +254,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
 
         // Batch: queries, then positives followed by each query's first k
         // negatives (fewer when the example has fewer).
-        let batch = sampler.next_batch(&examples);
+        let batch = sampler.next_batch();
         let queries: Vec<&str> = batch.iter().map(|&i| examples[i].query.as_str()).collect();
         let mut docs: Vec<&str> = batch.iter().map(|&i| examples[i].positive.as_str()).collect();
         for &i in &batch {
@@ -340,7 +334,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         opt.step_graph(&mut g, lr)?;
         g.params_mut().zero_grad();
         state.step += 1;
-        window_steps += 1;
+        window_pairs += batch.len();
 
         // Report the step; log every `log_every`.
         let elapsed = session.elapsed();
@@ -352,7 +346,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
             loss: loss_value,
             lr,
             grad_norm,
-            pairs_per_sec: (window_steps * t.batch_size as u64) as f64 / window,
+            pairs_per_sec: window_pairs as f64 / window,
             elapsed,
         };
         hooks.on_step(&info);
@@ -369,7 +363,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
             append_log(&mut log_file, &log_path, &rec)?;
             state.log.push(rec);
             hooks.on_log(&info);
-            (window_start, window_steps) = (Instant::now(), 0);
+            (window_start, window_pairs) = (Instant::now(), 0);
         }
 
         // Dev evaluation; keep the best model.
@@ -393,7 +387,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         let ckpt_now =
             t.checkpoint_every > 0 && (state.step.is_multiple_of(t.checkpoint_every) || last);
         if ckpt_now {
-            state.sampler = sampler.to_json();
+            state.sampler = serde_json::Value::String(sampler.state().to_json());
             state.graph_pass = g.pass();
             state.elapsed_seconds = base_seconds + session.elapsed().as_secs_f64();
             let bank_tensor = match &bank {
@@ -484,6 +478,21 @@ fn embedder(cfg: &EncoderConfig, params: &ParamSet, tok: &Tokenizer) -> Result<I
     let model = InferenceModel::from_params(cfg, params, tok.clone(), Precision::F32)
         .map_err(|e| TrainerError::InvalidArgument { name: "dev model", reason: e.to_string() })?;
     Ok(InferEmbedder(model))
+}
+
+/// Batches in the first `epochs` epochs (epochs may differ by a batch or
+/// two, as examples with clashing texts are deferred), by replaying the
+/// sampler's plan.
+fn steps_in_epochs(sampler: &BatchSampler, epochs: usize) -> u64 {
+    let mut s = sampler.clone();
+    let mut steps = 0;
+    while s.epoch() < epochs as u64 {
+        steps += s.batches_in_epoch() as u64;
+        for _ in 0..s.batches_in_epoch() {
+            s.next_batch();
+        }
+    }
+    steps
 }
 
 /// Name of the memory bank's rows in a checkpoint's extra tensors.
