@@ -371,6 +371,8 @@ fn train_config(args: &Args, data_dir: &Path) -> CmdResult<TrainConfig> {
     cfg.train.resume = false;
     cfg.train.output_dir = args.out.join("train").display().to_string();
     cfg.optimizer.warmup_steps = (args.steps / 10).min(cfg.optimizer.warmup_steps.max(1));
+    // A short run: a higher peak rate than the preset's long-run default.
+    cfg.optimizer.lr = 1e-3;
     cfg.validate().map_err(|e| CliError::usage("quickstart", e))?;
     Ok(cfg)
 }
