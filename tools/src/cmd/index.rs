@@ -197,24 +197,9 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
     spinner.finish();
 
     // Sections: the index's, then the texts when there are any.
+    let stamp = model.as_ref().zip(digest.as_ref());
+    write_index(&builder, &v.texts, stamp, &args.out)?;
     let out = args.out.display();
-    let mut b = ContainerBuilder::new();
-    builder.add_to(&mut b).at(&out)?;
-    let metas: Vec<String> =
-        v.texts.iter().map(|t| serde_json::json!({ "text": t }).to_string()).collect();
-    if !metas.is_empty() {
-        b.add_strings(names::DOC_META, &metas).at(&out)?;
-    }
-    if let (Some(m), Some(d)) = (&model, &digest) {
-        let table = [
-            ("digest", format!("sha256:{}", hex(d))),
-            ("digest_of", "the model's files (edgecl model file, or folder files)".to_string()),
-            ("model", m.path.display().to_string()),
-            ("dim", m.dim().to_string()),
-        ];
-        b.add_key_values("index.model", table).at(&out)?;
-    }
-    b.write_atomic(&args.out).at(&out)?;
 
     let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     let modes: Vec<String> = args.modes.iter().map(|m| format!("{m:?}").to_lowercase()).collect();
@@ -225,4 +210,34 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Writes an index file atomically: the builder's sections, the document
+/// texts as metadata when there are any (search shows them as snippets),
+/// and, for an index built from text, the model's digest and path in an
+/// `index.model` table.
+pub fn write_index(
+    builder: &IndexBuilder,
+    texts: &[String],
+    model: Option<(&model::Model, &[u8; 32])>,
+    path: &std::path::Path,
+) -> CmdResult {
+    let out = path.display();
+    let mut b = ContainerBuilder::new();
+    builder.add_to(&mut b).at(&out)?;
+    let metas: Vec<String> =
+        texts.iter().map(|t| serde_json::json!({ "text": t }).to_string()).collect();
+    if !metas.is_empty() {
+        b.add_strings(names::DOC_META, &metas).at(&out)?;
+    }
+    if let Some((m, d)) = model {
+        let table = [
+            ("digest", format!("sha256:{}", hex(d))),
+            ("digest_of", "the model's files (edgecl model file, or folder files)".to_string()),
+            ("model", m.path.display().to_string()),
+            ("dim", m.dim().to_string()),
+        ];
+        b.add_key_values("index.model", table).at(&out)?;
+    }
+    b.write_atomic(path).at(&out)
 }
