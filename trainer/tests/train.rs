@@ -503,3 +503,39 @@ fn every_loss_option_resumes_bit_identical() {
     let e = train(&small, &mut NoHooks).unwrap_err().to_string();
     assert!(e.contains("loss.memory_bank"), "{e}");
 }
+
+#[test]
+fn augmented_runs_differ_from_plain_ones_and_resume_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pairs.jsonl");
+    synthetic_task(&data, 14, 11);
+    let mut plain = micro_config(&data, &dir.path().join("plain"), 6);
+    plain.train.batch_size = 16;
+    plain.train.checkpoint_every = 3;
+    let mut aug = plain.clone();
+    aug.train.output_dir = dir.path().join("aug").display().to_string();
+    aug.augment.documents = true;
+    aug.augment.mask_prob = 0.5;
+    aug.augment.delete_prob = 0.5;
+    let p = train(&plain, &mut NoHooks).unwrap();
+    let a = train(&aug, &mut NoHooks).unwrap();
+    assert!(model_bits(&p.output_dir) != model_bits(&a.output_dir), "rewrites changed nothing");
+
+    // Killed at step 5, resumed from the step-3 checkpoint: same rewrites.
+    let mut killed = aug.clone();
+    killed.train.output_dir = dir.path().join("killed").display().to_string();
+    assert!(train(&killed, &mut StopAt(5)).unwrap().stopped);
+    killed.train.resume = true;
+    let c = train(&killed, &mut NoHooks).unwrap();
+    assert!(model_bits(&a.output_dir) == model_bits(&c.output_dir));
+
+    // Rates outside [0, 1] and a paraphrase rate without a file name the key.
+    let mut bad = aug.clone();
+    bad.augment.mask_rate = 1.5;
+    let e = train(&bad, &mut NoHooks).unwrap_err().to_string();
+    assert!(e.contains("augment.mask_rate"), "{e}");
+    let mut bad = aug.clone();
+    bad.augment.paraphrase_prob = 0.2;
+    let e = train(&bad, &mut NoHooks).unwrap_err().to_string();
+    assert!(e.contains("augment.paraphrases"), "{e}");
+}

@@ -49,6 +49,67 @@ pub struct TrainConfig {
     pub loss: LossConfig,
     pub optimizer: OptimizerConfig,
     pub train: LoopConfig,
+    pub augment: AugmentConfig,
+}
+
+/// `[augment]`: rewrites of the training texts, drawn afresh at every
+/// step from a generator seeded by `(train.seed, step)`, so a resumed run
+/// sees the same rewrites. All probabilities default to 0 (off). See
+/// `crate::augment` for what each does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AugmentConfig {
+    /// Rewrite the documents (positives and negatives) too, not only the
+    /// queries.
+    pub documents: bool,
+    /// Probability of masking words of a text.
+    pub mask_prob: f32,
+    /// Share of words masked when masking runs.
+    pub mask_rate: f32,
+    /// Drop masked words instead of writing `[MASK]`.
+    pub mask_drop: bool,
+    /// Probability of deleting random words of a text.
+    pub delete_prob: f32,
+    /// Share of words deleted when deletion runs.
+    pub delete_rate: f32,
+    /// Probability of replacing words by WordNet synonyms.
+    pub synonym_prob: f32,
+    /// Share of words replaced when synonym replacement runs.
+    pub synonym_rate: f32,
+    /// WordNet folder for synonyms (empty: the usual places).
+    pub wordnet: String,
+    /// Probability of swapping a text for one of its paraphrases.
+    pub paraphrase_prob: f32,
+    /// Paraphrase file (`.tsv` or `.jsonl`), needed when `paraphrase_prob > 0`.
+    pub paraphrases: String,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        AugmentConfig {
+            documents: false,
+            mask_prob: 0.0,
+            mask_rate: 0.15,
+            mask_drop: false,
+            delete_prob: 0.0,
+            delete_rate: 0.1,
+            synonym_prob: 0.0,
+            synonym_rate: 0.1,
+            wordnet: String::new(),
+            paraphrase_prob: 0.0,
+            paraphrases: String::new(),
+        }
+    }
+}
+
+impl AugmentConfig {
+    /// Whether any rewrite can happen.
+    pub fn enabled(&self) -> bool {
+        self.mask_prob > 0.0
+            || self.delete_prob > 0.0
+            || self.synonym_prob > 0.0
+            || self.paraphrase_prob > 0.0
+    }
 }
 
 /// `[model]`: which encoder, which vocabulary.
@@ -342,6 +403,28 @@ impl TrainConfig {
         };
         let (m, d, l, o, t) = (&self.model, &self.data, &self.loss, &self.optimizer, &self.train);
 
+        // [augment]
+        let a = &self.augment;
+        for (key, v) in [
+            ("augment.mask_prob", a.mask_prob),
+            ("augment.mask_rate", a.mask_rate),
+            ("augment.delete_prob", a.delete_prob),
+            ("augment.delete_rate", a.delete_rate),
+            ("augment.synonym_prob", a.synonym_prob),
+            ("augment.synonym_rate", a.synonym_rate),
+            ("augment.paraphrase_prob", a.paraphrase_prob),
+        ] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return bad(key, format!("{v} must lie in [0, 1]"));
+            }
+        }
+        if a.paraphrase_prob > 0.0 && a.paraphrases.is_empty() {
+            return bad(
+                "augment.paraphrases",
+                "paraphrase_prob > 0 needs a paraphrase file".into(),
+            );
+        }
+
         // [model]
         if m.init_from.is_empty() && !["micro", "tiny", "minilm"].contains(&m.preset.as_str()) {
             return bad("model.preset", format!("{:?}: expected micro, tiny or minilm", m.preset));
@@ -485,6 +568,7 @@ impl TrainConfig {
             data: &'a DataConfig,
             loss: &'a LossConfig,
             optimizer: &'a OptimizerConfig,
+            augment: &'a AugmentConfig,
             batch_size: usize,
             epochs: usize,
             max_steps: u64,
@@ -496,6 +580,7 @@ impl TrainConfig {
             data: &self.data,
             loss: &self.loss,
             optimizer: &self.optimizer,
+            augment: &self.augment,
             batch_size: t.batch_size,
             epochs: t.epochs,
             max_steps: t.max_steps,

@@ -46,12 +46,13 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::checkpoint::{self, EvalRecord, LogRecord, TrainState, STATE_FORMAT};
-use super::config::TrainConfig;
+use super::config::{AugmentConfig, TrainConfig};
 use super::curves::{self, Series};
 use super::data::{self, RunData};
 use super::eval::{evaluate_dev, DevMetrics};
 use super::peak_rss_bytes;
 use super::progress::{StepInfo, TrainHooks};
+use crate::augment::{Augmenter, MaskMode, Paraphrases, Synonyms, TokenMask};
 use crate::bank::MemoryBank;
 use crate::batch::{BatchSampler, SamplerState};
 use crate::data::examples::TrainingExample;
@@ -59,6 +60,7 @@ use crate::embedder::Embedder;
 use crate::error::{IoResultExt, Result, TrainerError};
 use crate::gradcache::{grad_cache_step, Side};
 use crate::loss::{self, InfoNceOptions, Temperature};
+use crate::rng::Rng;
 use crate::runtime::encoder::{load_pretrained, save_pretrained, Encoder, TokenBatch};
 use crate::runtime::infer::{InferenceModel, Precision};
 use crate::runtime::optim::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule, Optimizer};
@@ -175,6 +177,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         hardness: l.hardness,
         mask: None,
     };
+    let augmenter = augmenter(&cfg.augment)?;
     let mut bank = match l.memory_bank {
         0 => None,
         rows => Some(MemoryBank::new(rows, enc_cfg.embedding_dim())?),
@@ -264,6 +267,26 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         let opts = InfoNceOptions {
             mask: duplicate_mask(&examples, &batch, &docs, bank_rows),
             ..loss_opts.clone()
+        };
+
+        // Rewrites, after the mask (which compares the original texts): a
+        // generator per step, so a resumed run draws the same ones.
+        let (aug_queries, aug_docs);
+        let (queries, docs) = match &augmenter {
+            None => (queries, docs),
+            Some(a) => {
+                let mut rng = Rng::new(t.seed ^ AUGMENT_SEED, step);
+                aug_queries = queries.iter().map(|q| a.augment(q, &mut rng)).collect::<Vec<_>>();
+                aug_docs = if cfg.augment.documents {
+                    docs.iter().map(|d| a.augment(d, &mut rng)).collect::<Vec<_>>()
+                } else {
+                    docs.iter().map(|d| d.to_string()).collect()
+                };
+                (
+                    aug_queries.iter().map(String::as_str).collect::<Vec<_>>(),
+                    aug_docs.iter().map(String::as_str).collect::<Vec<_>>(),
+                )
+            }
         };
         let bank_values: Vec<f32> = bank.as_ref().map_or(Vec::new(), |b| b.as_slice().to_vec());
         let with_bank = |g: &mut Graph, d: Var| -> Result<Var> {
@@ -586,4 +609,45 @@ fn append_log(file: &mut File, path: &Path, rec: &LogRecord) -> Result<()> {
     line.push('\n');
     file.write_all(line.as_bytes()).with_path(path)?;
     file.flush().with_path(path)
+}
+
+/// Mixed into `train.seed` for the augmentation generator's seed.
+const AUGMENT_SEED: u64 = 0x6175_676d_656e_7473;
+
+/// The configured rewrites, or `None` when all are off.
+fn augmenter(a: &AugmentConfig) -> Result<Option<Augmenter>> {
+    if !a.enabled() {
+        return Ok(None);
+    }
+    let synonyms = if a.synonym_prob > 0.0 {
+        let explicit = (!a.wordnet.is_empty()).then(|| Path::new(&a.wordnet));
+        let invalid = |e: crate::wordnet::WordNetError| TrainerError::InvalidArgument {
+            name: "augment.wordnet",
+            reason: e.to_string(),
+        };
+        let dir = crate::wordnet::find_dir(explicit).map_err(invalid)?;
+        Some(std::sync::Arc::new(Synonyms::from_dir(&dir).map_err(invalid)?))
+    } else {
+        None
+    };
+    let paraphrases = if a.paraphrase_prob > 0.0 {
+        Some(std::sync::Arc::new(Paraphrases::load(Path::new(&a.paraphrases))?))
+    } else {
+        None
+    };
+    let mode = if a.mask_drop { MaskMode::Drop } else { TokenMask::default().mode };
+    let aug = Augmenter {
+        paraphrase_prob: a.paraphrase_prob,
+        synonym_prob: a.synonym_prob,
+        synonym_rate: a.synonym_rate,
+        mask_prob: a.mask_prob,
+        mask: TokenMask { rate: a.mask_rate, mode },
+        delete_prob: a.delete_prob,
+        delete_rate: a.delete_rate,
+        synonyms,
+        paraphrases,
+        ..Augmenter::default()
+    };
+    aug.validate()?;
+    Ok(Some(aug))
 }
