@@ -539,3 +539,53 @@ fn augmented_runs_differ_from_plain_ones_and_resume_bit_identical() {
     let e = train(&bad, &mut NoHooks).unwrap_err().to_string();
     assert!(e.contains("augment.paraphrases"), "{e}");
 }
+
+#[test]
+fn distillation_needs_scores_changes_the_model_and_resumes_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pairs.jsonl");
+    synthetic_task_with_negatives(&data, 14, 13, true);
+    let mut plain = micro_config(&data, &dir.path().join("plain"), 6);
+    plain.train.batch_size = 16;
+    plain.train.checkpoint_every = 3;
+    plain.loss.hard_negatives = 1;
+
+    // Without teacher scores the data cannot be distilled from.
+    let mut distil = plain.clone();
+    distil.loss.distill_weight = 1.0;
+    distil.train.output_dir = dir.path().join("distil").display().to_string();
+    let e = train(&distil, &mut NoHooks).unwrap_err().to_string();
+    assert!(e.contains("loss.distill_weight") && e.contains("teacher scores"), "{e}");
+
+    // A teacher that prefers each example's negative over its positive.
+    let scored = dir.path().join("scored.jsonl");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["scores"] = serde_json::json!([0.1, 0.9]);
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&scored, lines.join("\n") + "\n").unwrap();
+    plain.data.train = scored.display().to_string();
+    distil.data.train = scored.display().to_string();
+    let p = train(&plain, &mut NoHooks).unwrap();
+    let a = train(&distil, &mut NoHooks).unwrap();
+    assert!(model_bits(&p.output_dir) != model_bits(&a.output_dir), "distillation did nothing");
+
+    // Killed at step 5, resumed from step 3: the same bits.
+    let mut killed = distil.clone();
+    killed.train.output_dir = dir.path().join("killed").display().to_string();
+    assert!(train(&killed, &mut StopAt(5)).unwrap().stopped);
+    killed.train.resume = true;
+    let c = train(&killed, &mut NoHooks).unwrap();
+    assert!(model_bits(&a.output_dir) == model_bits(&c.output_dir));
+
+    // Distillation without hard negatives is refused, naming the key.
+    let mut no_negs = distil.clone();
+    no_negs.loss.hard_negatives = 0;
+    let e = train(&no_negs, &mut NoHooks).unwrap_err().to_string();
+    assert!(e.contains("loss.distill_weight"), "{e}");
+}

@@ -211,6 +211,15 @@ pub struct LossConfig {
     /// Gradient-cache mini-batch size: encode in chunks of this many texts
     /// so a large batch fits in memory (0: off).
     pub gradcache_minibatch: usize,
+    /// Weight of the distillation term: KL divergence between the
+    /// teacher's softmax over each example's `scores` (positive, then its
+    /// first `hard_negatives` negatives) and the student's over the same
+    /// candidates (0: off; needs `hard_negatives` >= 1 and scores on
+    /// every example).
+    pub distill_weight: f32,
+    /// Temperature applied to the teacher's scores before their softmax
+    /// (the student's logits are its cosines over `temperature`).
+    pub distill_temperature: f32,
 }
 
 impl Default for LossConfig {
@@ -224,6 +233,8 @@ impl Default for LossConfig {
             hard_negatives: 0,
             memory_bank: 0,
             gradcache_minibatch: 0,
+            distill_weight: 0.0,
+            distill_temperature: 1.0,
         }
     }
 }
@@ -463,7 +474,21 @@ impl TrainConfig {
         if !(l.temperature.is_finite() && l.temperature > 0.0) {
             return bad("loss.temperature", format!("{} must be positive", l.temperature));
         }
-        for (key, v) in [("loss.margin", l.margin), ("loss.hardness", l.hardness)] {
+        if !(l.distill_temperature.is_finite() && l.distill_temperature > 0.0) {
+            let v = l.distill_temperature;
+            return bad("loss.distill_temperature", format!("{v} must be positive"));
+        }
+        if l.distill_weight > 0.0 && l.hard_negatives == 0 {
+            return bad(
+                "loss.distill_weight",
+                "distillation needs loss.hard_negatives >= 1".into(),
+            );
+        }
+        for (key, v) in [
+            ("loss.margin", l.margin),
+            ("loss.hardness", l.hardness),
+            ("loss.distill_weight", l.distill_weight),
+        ] {
             if !v.is_finite() || v < 0.0 {
                 return bad(key, format!("{v} must be finite and not negative"));
             }

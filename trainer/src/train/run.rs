@@ -185,6 +185,9 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
     let adam =
         AdamWConfig { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay };
     let mut opt = AdamW::new(&params, adam);
+    if l.distill_weight > 0.0 {
+        check_teacher_scores(&examples, l.hard_negatives)?;
+    }
     let mut sampler = BatchSampler::from_examples(&examples, t.batch_size, t.seed)?;
     let total_steps =
         if t.max_steps > 0 { t.max_steps } else { steps_in_epochs(&sampler, t.epochs) };
@@ -263,6 +266,24 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         for &i in &batch {
             docs.extend(examples[i].negatives.iter().take(k).map(String::as_str));
         }
+        // Teacher scores of each query's candidates: positive, then its k
+        // negatives (checked present at load when distilling).
+        let teacher: Vec<f32> = if l.distill_weight > 0.0 {
+            batch
+                .iter()
+                .flat_map(|&i| examples[i].scores.as_deref().unwrap_or(&[])[..1 + k].to_vec())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let distill = |g: &mut Graph, q: Var, d: Var, contrastive: Var| -> Result<Var> {
+            if l.distill_weight == 0.0 {
+                return Ok(contrastive);
+            }
+            let s = candidate_scores(g, q, d, k, 1.0 / l.temperature)?;
+            let kl = loss::kl_distill(g, s, &teacher, 1.0, l.distill_temperature)?;
+            loss::weighted_sum(g, &[(1.0, contrastive), (l.distill_weight, kl)])
+        };
         let bank_rows = bank.as_ref().map_or(0, |b| b.len());
         let opts = InfoNceOptions {
             mask: duplicate_mask(&examples, &batch, &docs, bank_rows),
@@ -315,8 +336,9 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
                 if bank.is_some() {
                     doc_values = g.value(d)?.to_vec_f32()?;
                 }
-                let d = with_bank(g, d)?;
-                loss::info_nce(g, q, d, &opts)
+                let with = with_bank(g, d)?;
+                let contrastive = loss::info_nce(g, q, with, &opts)?;
+                distill(g, q, d, contrastive)
             };
             let mb = l.gradcache_minibatch;
             grad_cache_step(&mut g, queries.len(), docs.len(), mb, embed, loss_fn)?.loss
@@ -328,8 +350,9 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
             if bank.is_some() {
                 doc_values = g.value(d)?.to_vec_f32()?;
             }
-            let d = with_bank(&mut g, d)?;
-            let loss = loss::info_nce(&mut g, q, d, &opts)?;
+            let with = with_bank(&mut g, d)?;
+            let contrastive = loss::info_nce(&mut g, q, with, &opts)?;
+            let loss = distill(&mut g, q, d, contrastive)?;
             let value = g.scalar(loss)?;
             if value.is_finite() {
                 g.backward(loss)?;
@@ -650,4 +673,92 @@ fn augmenter(a: &AugmentConfig) -> Result<Option<Augmenter>> {
     };
     aug.validate()?;
     Ok(Some(aug))
+}
+
+/// Every example carries teacher scores for its positive and first `k`
+/// negatives, and has those negatives.
+fn check_teacher_scores(examples: &[TrainingExample], k: usize) -> Result<()> {
+    for (n, e) in examples.iter().enumerate() {
+        let scores = e.scores.as_ref().map_or(0, Vec::len);
+        if e.negatives.len() < k || scores < 1 + k {
+            return Err(TrainerError::InvalidArgument {
+                name: "loss.distill_weight",
+                reason: format!(
+                    "training example {} has {} negatives and {scores} teacher scores; \
+                     distillation needs {k} negatives and {} scores (positive first) on every \
+                     example",
+                    n + 1,
+                    e.negatives.len(),
+                    1 + k
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The student's logits over each query's candidates, `[B, 1 + k]`:
+/// `scale * q_i . d_j` for the query's positive (row `i` of `d`) and its
+/// `k` negatives (rows `B + i k .. B + (i + 1) k`). Rows are gathered with
+/// the embedding op (whose backward scatters into `q` and `d`), multiplied,
+/// and summed over the width by a product with a column of ones.
+fn candidate_scores(
+    g: &mut Graph,
+    q: Var,
+    d: Var,
+    k: usize,
+    scale: f32,
+) -> crate::runtime::Result<Var> {
+    let (b, dim) = (g.dims(q)?[0], g.dims(q)?[1]);
+    let c = 1 + k;
+    let q_rows: Vec<u32> = (0..b).flat_map(|i| std::iter::repeat_n(i as u32, c)).collect();
+    let d_rows: Vec<u32> = (0..b)
+        .flat_map(|i| std::iter::once(i).chain((0..k).map(move |j| b + i * k + j)))
+        .map(|r| r as u32)
+        .collect();
+    let qr = g.embedding(q, &q_rows, &[b * c])?;
+    let dr = g.embedding(d, &d_rows, &[b * c])?;
+    let prod = g.mul(qr, dr)?;
+    let ones = g.input_slice(&[dim, 1], &vec![1.0; dim])?;
+    let s = g.matmul(prod, ones)?;
+    let s = g.reshape(s, &[b, c])?;
+    g.scale(s, scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::candidate_scores;
+    use crate::runtime::gradcheck::{check, GradCheck};
+    use crate::runtime::{init, Graph, Runtime};
+
+    #[test]
+    fn candidate_scores_pick_each_querys_own_candidates() {
+        let (b, k, dim) = (3, 2, 4);
+        let q = init::normal(&[b, dim], 1.0, 5, 1).unwrap();
+        let d = init::normal(&[b + b * k, dim], 1.0, 5, 2).unwrap();
+        let mut g = Graph::new(Runtime::new(1).unwrap(), 0);
+        let (qv, dv) = (g.input(&q).unwrap(), g.input(&d).unwrap());
+        let s = candidate_scores(&mut g, qv, dv, k, 2.0).unwrap();
+        assert_eq!(g.dims(s).unwrap(), [b, 1 + k]);
+        let got = g.value(s).unwrap().to_vec_f32().unwrap();
+        let (q, d) = (q.to_vec_f32().unwrap(), d.to_vec_f32().unwrap());
+        let dot = |i: usize, r: usize| -> f32 {
+            (0..dim).map(|x| q[i * dim + x] * d[r * dim + x]).sum::<f32>() * 2.0
+        };
+        for i in 0..b {
+            let want = [dot(i, i), dot(i, b + i * k), dot(i, b + i * k + 1)];
+            for (c, w) in want.iter().enumerate() {
+                assert!((got[i * (1 + k) + c] - w).abs() < 1e-5, "row {i} col {c}");
+            }
+        }
+        // The gather, product and sum are differentiable end to end.
+        let inputs = [
+            init::normal(&[b, dim], 1.0, 6, 1).unwrap(),
+            init::normal(&[b + b * k, dim], 1.0, 6, 2).unwrap(),
+        ];
+        let report =
+            check(&inputs, &GradCheck::default(), |g, v| candidate_scores(g, v[0], v[1], k, 2.0))
+                .unwrap();
+        assert!(report.ok(), "{report:?}");
+    }
 }
