@@ -77,6 +77,28 @@ fn quantize_reports_the_error_it_stored() {
     assert!(global["description"].as_str().unwrap().contains("global"));
     assert!(global["mse"].as_f64().unwrap() > mse, "{global}");
 
+    // A percentile range clips the tails: the largest error grows beyond
+    // the half step a min/max range guarantees.
+    let minmax =
+        run(&["quantize", "--vectors", &vecs, "--out", &out, "--mode", "int8", "--json"]).json();
+    let clipped = run(&[
+        "quantize",
+        "--vectors",
+        &vecs,
+        "--out",
+        &out,
+        "--mode",
+        "int8",
+        "--percentile",
+        "90",
+        "--json",
+    ])
+    .json();
+    assert!(clipped["description"].as_str().unwrap().contains("percentile 90"), "{clipped}");
+    let (a, b) =
+        (minmax["max_abs_error"].as_f64().unwrap(), clipped["max_abs_error"].as_f64().unwrap());
+    assert!(b > 2.0 * a, "percentile 90 max error {b} vs min/max {a}");
+
     // The text report lists the same measures.
     let text =
         run(&["quantize", "--vectors", &vecs, "--out", &out, "--mode", "binary", "--center"]).ok();
@@ -345,6 +367,23 @@ fn usage_errors_exit_2_with_the_flag() {
         "global",
     ])
     .fails(2, &["--calibration"]);
+    run(&["quantize", "--vectors", &v, "--out", &out, "--mode", "binary", "--percentile", "99"])
+        .fails(2, &["--percentile"]);
+    run(&["quantize", "--vectors", &v, "--out", &out, "--mode", "int8", "--percentile", "40"])
+        .fails(2, &["--percentile", "(50, 100]"]);
+    run(&[
+        "index",
+        "build",
+        "--vectors",
+        &v,
+        "--out",
+        &out,
+        "--modes",
+        "exact",
+        "--int8-percentile",
+        "99",
+    ])
+    .fails(2, &["--int8-percentile"]);
     run(&["quantize", "--vectors", &v, "--out", &out, "--mode", "pq4", "--pq-m", "3"])
         .fails(2, &["--pq-m", "does not divide"]);
     run(&["quantize", "--vectors", &v, "--out", &out]).fails(2, &["--mode"]);

@@ -20,7 +20,7 @@ use edgecl_runtime::index::{IndexBuilder, IndexOptions};
 use edgecl_trainer::data::beir::open_corpus;
 use edgecl_trainer::data::ReadOptions;
 
-use super::quantize::default_pq_m;
+use super::quantize::{default_pq_m, percentile_calibration};
 use super::CmdResult;
 use crate::error::{CliError, Context};
 use crate::model::{self, hex};
@@ -77,6 +77,10 @@ pub struct BuildArgs {
     /// HNSW: candidates kept while linking a new node.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     ef_construction: u32,
+    /// int8: take each dimension's range from the P-th percentile and its
+    /// mirror (100 - P) instead of the minimum and maximum; P in (50, 100].
+    #[arg(long, value_name = "P")]
+    int8_percentile: Option<f32>,
     /// pq4/pq8: number of sub-quantizers (must divide the dimension; at most
     /// 256) [default: sub-vectors of 2 values for pq4, 4 for pq8].
     #[arg(long, value_name = "M")]
@@ -104,6 +108,9 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
     let has = |m| args.modes.contains(&m);
     if has(StoreMode::Hnsw) && !has(StoreMode::Exact) {
         return Err(CliError::usage("--modes", "hnsw searches the f32 vectors: add exact"));
+    }
+    if args.int8_percentile.is_some() && !has(StoreMode::Int8) {
+        return Err(CliError::usage("--int8-percentile", "applies only when --modes has int8"));
     }
     if args.pq_m.is_some() && !has(StoreMode::Pq4) && !has(StoreMode::Pq8) {
         return Err(CliError::usage("--pq-m", "applies only when --modes has pq4 or pq8"));
@@ -185,6 +192,7 @@ fn build(args: &BuildArgs, quiet: bool) -> CmdResult {
             ef_construction: args.ef_construction as usize,
             ..HnswConfig::default()
         }),
+        int8_calibration: percentile_calibration(args.int8_percentile, "--int8-percentile")?,
         model_hash: digest,
         ..IndexOptions::default()
     };

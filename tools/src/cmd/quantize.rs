@@ -11,8 +11,12 @@
 //! input: mean squared error, largest absolute error, and mean cosine
 //! between each vector and its reconstruction.
 //!
-//! Left out: percentile calibration flags (the runtime supports them; the
-//! min/max range is what the index uses), and learned rotations before PQ.
+//! int8 ranges come from each dimension's (or all values') minimum and
+//! maximum, or with `--percentile P` from the P-th percentile and its
+//! mirror, which clips rare outliers so the common values keep more of the
+//! 256 levels.
+//!
+//! Left out: learned rotations before PQ.
 
 use std::path::PathBuf;
 
@@ -47,6 +51,10 @@ pub struct Args {
     /// [default: per-dim].
     #[arg(long, value_enum)]
     calibration: Option<CalibrationArg>,
+    /// int8: take each range from the P-th percentile and its mirror
+    /// (100 - P) instead of the minimum and maximum; P in (50, 100].
+    #[arg(long, value_name = "P")]
+    percentile: Option<f32>,
     /// int8: symmetric codes (zero offset) instead of the full range.
     #[arg(long)]
     symmetric: bool,
@@ -83,6 +91,16 @@ enum CalibrationArg {
     Global,
 }
 
+/// The int8 range rule a percentile flag (named `flag`) asks for: min/max
+/// without it, else the percentile, which must lie in (50, 100].
+pub fn percentile_calibration(p: Option<f32>, flag: &'static str) -> CmdResult<Calibration> {
+    match p {
+        None => Ok(Calibration::MinMax),
+        Some(p) if p > 50.0 && p <= 100.0 => Ok(Calibration::Percentile(p)),
+        Some(p) => Err(CliError::usage(flag, format!("{p} is not in (50, 100]"))),
+    }
+}
+
 /// The default number of PQ sub-quantizers for dimension `dim`: the most
 /// whose sub-vectors hold at least `min_dsub` values, within the 256 the
 /// 4-bit scan supports.
@@ -100,6 +118,10 @@ pub fn run(args: &Args) -> CmdResult {
         return Err(CliError::usage("--calibration", "applies to --mode int8 only"));
     }
     let calibration = args.calibration.unwrap_or(CalibrationArg::PerDim);
+    if args.percentile.is_some() && args.mode != QuantMode::Int8 {
+        return Err(CliError::usage("--percentile", "applies to --mode int8 only"));
+    }
+    let range = percentile_calibration(args.percentile, "--percentile")?;
     if args.symmetric && args.mode != QuantMode::Int8 {
         return Err(CliError::usage("--symmetric", "applies to --mode int8 only"));
     }
@@ -128,8 +150,7 @@ pub fn run(args: &Args) -> CmdResult {
             } else {
                 edgecl_runtime::quant::Mode::Asymmetric
             };
-            let q = Int8Quantizer::calibrate(&v.data, dim, mode, granularity, Calibration::MinMax)
-                .at(&at)?;
+            let q = Int8Quantizer::calibrate(&v.data, dim, mode, granularity, range).at(&at)?;
             let mut codes = vec![0i8; n * dim];
             for ((x, c), r) in v
                 .data
@@ -148,7 +169,11 @@ pub fn run(args: &Args) -> CmdResult {
                 CalibrationArg::PerDim => "per-dim",
                 CalibrationArg::Global => "global",
             };
-            (format!("int8 ({sym}, {gran}, min/max)"), dim)
+            let rule = match range {
+                Calibration::MinMax => "min/max".to_string(),
+                Calibration::Percentile(p) => format!("percentile {p}"),
+            };
+            (format!("int8 ({sym}, {gran}, {rule})"), dim)
         }
         QuantMode::Binary => {
             let q = BinaryQuantizer::calibrate(&v.data, dim, args.center).at(&at)?;
