@@ -63,6 +63,14 @@ pub(crate) enum Op {
         ta: bool,
         tb: bool,
     },
+    /// `op(a) op(b) + bias`, the bias row repeated over the output rows.
+    MatMulBias {
+        a: usize,
+        b: usize,
+        bias: usize,
+        ta: bool,
+        tb: bool,
+    },
     Add {
         a: usize,
         b: usize,
@@ -156,6 +164,7 @@ impl Op {
             Op::Input => "input",
             Op::Param(_) => "param",
             Op::MatMul { .. } => "matmul",
+            Op::MatMulBias { .. } => "matmul_bias",
             Op::Add { .. } => "add",
             Op::Mul { .. } => "mul",
             Op::Scale { .. } => "scale",
