@@ -4,8 +4,9 @@
 //! Broadcasting follows the usual right-aligned rule (a dim of 1 or a
 //! missing leading dim stretches). Equal shapes and a trailing-suffix
 //! operand (a bias row, a residual) take fast paths over the vector
-//! kernels; other patterns walk an odometer, scalar and single-threaded,
-//! which is fine for the small shapes they appear with (masks, scales).
+//! kernels, split into fixed-size chunks run in parallel; other patterns
+//! walk an odometer, scalar and single-threaded, which is fine for the
+//! small shapes they appear with (masks, scales).
 
 use std::sync::Arc;
 
@@ -125,7 +126,7 @@ impl Graph {
         let mut buf = self.pool.take(out.numel());
         let o = Arc::get_mut(&mut buf).expect("fresh from the pool");
         let (x, y) = (self.f32_of(a.0), self.f32_of(b.0));
-        binary_forward(kind, x, sa.dims(), y, sb.dims(), &out, o)?;
+        self.rt.install(|| binary_forward(kind, x, sa.dims(), y, sb.dims(), &out, o))?;
         let rg = self.rg(a.0) || self.rg(b.0);
         let node = match kind {
             Binary::Add => Op::Add { a: a.0, b: b.0 },
@@ -151,18 +152,34 @@ fn binary_forward(
         Binary::Mul => vector::mul(x, y, z),
     };
     match (pattern(ad, out), pattern(bd, out)) {
-        (Pattern::Same, Pattern::Same) => kernel(a, b, o).op(op),
+        (Pattern::Same, Pattern::Same) => o
+            .par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .try_for_each(|(z, (x, y))| kernel(x, y, z))
+            .op(op),
         // Row broadcast: every row of the full operand meets the suffix.
-        (Pattern::Same, Pattern::Suffix) if !b.is_empty() => o
-            .chunks_mut(b.len())
-            .zip(a.chunks(b.len()))
-            .try_for_each(|(z, x)| kernel(x, b, z))
-            .op(op),
-        (Pattern::Suffix, Pattern::Same) if !a.is_empty() => o
-            .chunks_mut(a.len())
-            .zip(b.chunks(a.len()))
-            .try_for_each(|(z, y)| kernel(a, y, z))
-            .op(op),
+        (Pattern::Same, Pattern::Suffix) if !b.is_empty() => {
+            let rows = row_block(b.len());
+            o.par_chunks_mut(rows)
+                .zip(a.par_chunks(rows))
+                .try_for_each(|(z, x)| {
+                    z.chunks_mut(b.len())
+                        .zip(x.chunks(b.len()))
+                        .try_for_each(|(z, x)| kernel(x, b, z))
+                })
+                .op(op)
+        }
+        (Pattern::Suffix, Pattern::Same) if !a.is_empty() => {
+            let rows = row_block(a.len());
+            o.par_chunks_mut(rows)
+                .zip(b.par_chunks(rows))
+                .try_for_each(|(z, y)| {
+                    z.chunks_mut(a.len())
+                        .zip(y.chunks(a.len()))
+                        .try_for_each(|(z, y)| kernel(a, y, z))
+                })
+                .op(op)
+        }
         _ => {
             let (sa, sb) = (bcast_strides(ad, out), bcast_strides(bd, out));
             for_each_bcast(out, &sa, &sb, |e, i, j| {
@@ -176,6 +193,12 @@ fn binary_forward(
     }
 }
 
+/// Elements per parallel chunk of a row-broadcast loop: whole rows of
+/// `row` elements, about [`CHUNK`] of them.
+fn row_block(row: usize) -> usize {
+    row * (CHUNK / row).max(1)
+}
+
 /// Gradient of one operand of a broadcast add/mul: `dx += reduce(dy * other)`
 /// (`other` is None for add). `xd` is the operand's dims, `od` the other's.
 fn binary_backward_operand(
@@ -187,13 +210,21 @@ fn binary_backward_operand(
 ) -> Result<()> {
     let op = "add/mul backward";
     match (pattern(xd, out), other) {
-        (Pattern::Same, None) => vector::axpy(1.0, dy, dx).op(op),
+        (Pattern::Same, None) => dx
+            .par_chunks_mut(CHUNK)
+            .zip(dy.par_chunks(CHUNK))
+            .try_for_each(|(dx, dy)| vector::axpy(1.0, dy, dx))
+            .op(op),
         (Pattern::Suffix, None) if !dx.is_empty() => {
             // Bias gradient: sum of the rows of dy, in row order.
             dy.chunks(dx.len()).try_for_each(|row| vector::axpy(1.0, row, dx)).op(op)
         }
         (Pattern::Same, Some((y, yd))) if pattern(yd, out) == Pattern::Same => {
-            dx.iter_mut().zip(dy.iter().zip(y)).for_each(|(d, (g, v))| *d += g * v);
+            dx.par_chunks_mut(CHUNK).zip(dy.par_chunks(CHUNK).zip(y.par_chunks(CHUNK))).for_each(
+                |(dx, (dy, y))| {
+                    dx.iter_mut().zip(dy.iter().zip(y)).for_each(|(d, (g, v))| *d += g * v)
+                },
+            );
             Ok(())
         }
         // Full operand against a repeated row: dx[r] += dy[r] * y.
