@@ -4,7 +4,7 @@
 //! pool. Each op appends one node holding its output value, the op with the
 //! indices of its inputs and whatever the backward pass needs that the
 //! inputs and output do not already hold (layer-norm statistics, a dropout
-//! mask, softmax probabilities). A [`Var`] is just a node index. Because an
+//! key, softmax probabilities). A [`Var`] is just a node index. Because an
 //! op can only name nodes that already exist, the tape order is a
 //! topological order, and [`Graph::backward`] walks it from the output down
 //! to node 0 without any sorting: each node's gradient is taken out of the
@@ -121,9 +121,11 @@ pub(crate) enum Op {
         mask: Option<usize>,
         heads: usize,
     },
+    /// The mask is regenerated from `key` in backward, not saved.
     Dropout {
         x: usize,
-        mask: Arc<Vec<f32>>,
+        key: u64,
+        p: f32,
     },
     MeanPool {
         x: usize,
@@ -194,7 +196,6 @@ impl Op {
     fn into_saved(self) -> Option<Arc<Vec<f32>>> {
         match self {
             Op::LayerNorm { stats: s, .. }
-            | Op::Dropout { mask: s, .. }
             | Op::L2Normalize { inv: s, .. }
             | Op::CrossEntropy { probs: s, .. } => Some(s),
             _ => None,

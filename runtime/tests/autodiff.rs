@@ -75,6 +75,26 @@ fn fused_matmul_bias_matches_closed_form_and_checks_bias_shape() {
 }
 
 #[test]
+fn dropout_backward_regenerates_the_forward_mask() {
+    // With x = 1 everywhere the output is the mask itself (0 or 1/(1-p)),
+    // and with dy = 1 so is dx; several parallel chunks of elements.
+    let n = 3 * 4096 + 77;
+    let p = 0.25;
+    let mut g = graph_with(&[("x", &[n], vec![1.0; n])]);
+    let x = g.param_named("x").unwrap();
+    let y = g.dropout(x, p).unwrap();
+    let l = g.sum(y).unwrap();
+    let out = g.value(y).unwrap().as_f32().unwrap().to_vec();
+    g.backward(l).unwrap();
+    let ps = g.params();
+    assert_eq!(ps.get(ps.id("x").unwrap()).grad(), &out[..]);
+    let keep = 1.0 / (1.0 - p);
+    assert!(out.iter().all(|&v| v == 0.0 || v == keep));
+    let dropped = out.iter().filter(|&&v| v == 0.0).count() as f32 / n as f32;
+    assert!((dropped - p).abs() < 0.02, "dropped fraction {dropped}");
+}
+
+#[test]
 fn embedding_grad_touches_only_used_rows() {
     let mut g = graph_with(&[("e", &[4, 2], vec![1.0; 8])]);
     let e = g.param_named("e").unwrap();

@@ -57,10 +57,7 @@ pub(crate) fn backward(g: &mut Graph, i: usize, dy: &[f32]) -> Result<()> {
         &Op::Attention { q, k, v, mask, heads } => {
             attention::attention_backward(g, q, k, v, mask, heads, dy)
         }
-        Op::Dropout { x, mask } => {
-            let (x, mask) = (*x, mask.clone());
-            elementwise::dropout_backward(g, x, &mask, dy)
-        }
+        &Op::Dropout { x, key, p } => elementwise::dropout_backward(g, x, key, p, dy),
         &Op::MeanPool { x, mask } => pooling::mean_pool_backward(g, x, mask, dy),
         &Op::ClsPool { x } => pooling::cls_pool_backward(g, x, dy),
         Op::L2Normalize { x, inv } => {
