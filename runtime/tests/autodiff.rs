@@ -52,6 +52,49 @@ fn matmul_bias_mean() {
 }
 
 #[test]
+fn fused_matmul_bias_matches_closed_form_and_checks_bias_shape() {
+    // y = x @ w^T + b over two rows: x = [[1, 2], [3, 4]], w = [[1, 1]],
+    // b = [10] give y = [13, 17]; L = sum(y) so dL/dw = column sums of x
+    // = [4, 6] and dL/db = 2 (one per row).
+    let mut g = graph_with(&[("w", &[1, 2], vec![1.0, 1.0]), ("b", &[1], vec![10.0])]);
+    let x = g.input_slice(&[2, 2], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+    let w = g.param_named("w").unwrap();
+    let b = g.param_named("b").unwrap();
+    let y = g.matmul_bias(x, w, b, false, true).unwrap();
+    assert_eq!(g.op_name(y).unwrap(), "matmul_bias");
+    assert_eq!(g.value(y).unwrap().as_f32().unwrap(), &[13.0, 17.0]);
+    let l = g.sum(y).unwrap();
+    g.backward(l).unwrap();
+    let ps = g.params();
+    assert_eq!(ps.get(ps.id("w").unwrap()).grad(), &[4.0, 6.0]);
+    assert_eq!(ps.get(ps.id("b").unwrap()).grad(), &[2.0]);
+    // The bias must be one row of the output's width.
+    let wide = g.input_slice(&[2], &[0.0, 0.0]).unwrap();
+    let e = g.matmul_bias(x, w, wide, false, true).unwrap_err();
+    assert!(matches!(e, Error::ShapeMismatch { op: "matmul_bias", .. }), "{e}");
+}
+
+#[test]
+fn dropout_backward_regenerates_the_forward_mask() {
+    // With x = 1 everywhere the output is the mask itself (0 or 1/(1-p)),
+    // and with dy = 1 so is dx; several parallel chunks of elements.
+    let n = 3 * 4096 + 77;
+    let p = 0.25;
+    let mut g = graph_with(&[("x", &[n], vec![1.0; n])]);
+    let x = g.param_named("x").unwrap();
+    let y = g.dropout(x, p).unwrap();
+    let l = g.sum(y).unwrap();
+    let out = g.value(y).unwrap().as_f32().unwrap().to_vec();
+    g.backward(l).unwrap();
+    let ps = g.params();
+    assert_eq!(ps.get(ps.id("x").unwrap()).grad(), &out[..]);
+    let keep = 1.0 / (1.0 - p);
+    assert!(out.iter().all(|&v| v == 0.0 || v == keep));
+    let dropped = out.iter().filter(|&&v| v == 0.0).count() as f32 / n as f32;
+    assert!((dropped - p).abs() < 0.02, "dropped fraction {dropped}");
+}
+
+#[test]
 fn embedding_grad_touches_only_used_rows() {
     let mut g = graph_with(&[("e", &[4, 2], vec![1.0; 8])]);
     let e = g.param_named("e").unwrap();

@@ -57,6 +57,33 @@ fn matmul_all_layouts() {
 }
 
 #[test]
+fn matmul_bias_layouts() {
+    // A weight shared by a batch, as the encoder's linear layers use it.
+    assert_grads(
+        "matmul_bias shared tb",
+        &[randn(&[2, 3, 4], 1), randn(&[5, 4], 2), randn(&[5], 3)],
+        |g, v| g.matmul_bias(v[0], v[1], v[2], false, true),
+    );
+    assert_grads("matmul_bias", &[randn(&[3, 4], 1), randn(&[4, 5], 2), randn(&[5], 3)], |g, v| {
+        g.matmul_bias(v[0], v[1], v[2], false, false)
+    });
+    assert_grads(
+        "matmul_bias ta batched",
+        &[randn(&[2, 4, 3], 1), randn(&[2, 4, 5], 2), randn(&[5], 3)],
+        |g, v| g.matmul_bias(v[0], v[1], v[2], true, false),
+    );
+    // More rows than one block of the bias-gradient partial sums.
+    assert_grads(
+        "matmul_bias many rows",
+        &[randn(&[150, 2], 1), randn(&[3, 2], 2), randn(&[3], 3)],
+        |g, v| g.matmul_bias(v[0], v[1], v[2], false, true),
+    );
+    assert_grads("linear", &[randn(&[3, 4], 1), randn(&[4, 2], 2), randn(&[2], 3)], |g, v| {
+        g.linear(v[0], v[1], Some(v[2]))
+    });
+}
+
+#[test]
 fn broadcasting_add_mul() {
     assert_grads("add same", &[randn(&[2, 3], 1), randn(&[2, 3], 2)], |g, v| g.add(v[0], v[1]));
     assert_grads("add bias", &[randn(&[2, 3, 4], 1), randn(&[4], 2)], |g, v| g.add(v[0], v[1]));

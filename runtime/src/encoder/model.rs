@@ -268,10 +268,9 @@ fn feed_forward(g: &mut Graph, w: &[Var], x: Var) -> Result<Var> {
     linear(g, h, w[FFN_OUT], w[FFN_OUT + 1])
 }
 
-/// `x W^T + b` with a checkpoint-layout weight `[out, in]`.
+/// `x W^T + b` with a checkpoint-layout weight `[out, in]`, one node.
 pub(crate) fn linear(g: &mut Graph, x: Var, w: Var, b: Var) -> Result<Var> {
-    let y = g.matmul_t(x, w, false, true)?;
-    g.add(y, b)
+    g.matmul_bias(x, w, b, false, true)
 }
 
 /// BERT initialisation of named parameters, each registered as

@@ -4,8 +4,9 @@
 //! Broadcasting follows the usual right-aligned rule (a dim of 1 or a
 //! missing leading dim stretches). Equal shapes and a trailing-suffix
 //! operand (a bias row, a residual) take fast paths over the vector
-//! kernels; other patterns walk an odometer, scalar and single-threaded,
-//! which is fine for the small shapes they appear with (masks, scales).
+//! kernels, split into fixed-size chunks run in parallel; other patterns
+//! walk an odometer, scalar and single-threaded, which is fine for the
+//! small shapes they appear with (masks, scales).
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use rayon::prelude::*;
 use crate::autodiff::{Graph, Op, Var};
 use crate::error::{Error, KernelContext, Result};
 use crate::kernels::vector;
-use crate::ops::CHUNK;
+use crate::ops::{with_scratch, CHUNK};
 use crate::tensor::{Shape, MAX_DIMS};
 
 // ---------------------------------------------------------------------------
@@ -125,7 +126,7 @@ impl Graph {
         let mut buf = self.pool.take(out.numel());
         let o = Arc::get_mut(&mut buf).expect("fresh from the pool");
         let (x, y) = (self.f32_of(a.0), self.f32_of(b.0));
-        binary_forward(kind, x, sa.dims(), y, sb.dims(), &out, o)?;
+        self.rt.install(|| binary_forward(kind, x, sa.dims(), y, sb.dims(), &out, o))?;
         let rg = self.rg(a.0) || self.rg(b.0);
         let node = match kind {
             Binary::Add => Op::Add { a: a.0, b: b.0 },
@@ -151,18 +152,34 @@ fn binary_forward(
         Binary::Mul => vector::mul(x, y, z),
     };
     match (pattern(ad, out), pattern(bd, out)) {
-        (Pattern::Same, Pattern::Same) => kernel(a, b, o).op(op),
+        (Pattern::Same, Pattern::Same) => o
+            .par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .try_for_each(|(z, (x, y))| kernel(x, y, z))
+            .op(op),
         // Row broadcast: every row of the full operand meets the suffix.
-        (Pattern::Same, Pattern::Suffix) if !b.is_empty() => o
-            .chunks_mut(b.len())
-            .zip(a.chunks(b.len()))
-            .try_for_each(|(z, x)| kernel(x, b, z))
-            .op(op),
-        (Pattern::Suffix, Pattern::Same) if !a.is_empty() => o
-            .chunks_mut(a.len())
-            .zip(b.chunks(a.len()))
-            .try_for_each(|(z, y)| kernel(a, y, z))
-            .op(op),
+        (Pattern::Same, Pattern::Suffix) if !b.is_empty() => {
+            let rows = row_block(b.len());
+            o.par_chunks_mut(rows)
+                .zip(a.par_chunks(rows))
+                .try_for_each(|(z, x)| {
+                    z.chunks_mut(b.len())
+                        .zip(x.chunks(b.len()))
+                        .try_for_each(|(z, x)| kernel(x, b, z))
+                })
+                .op(op)
+        }
+        (Pattern::Suffix, Pattern::Same) if !a.is_empty() => {
+            let rows = row_block(a.len());
+            o.par_chunks_mut(rows)
+                .zip(b.par_chunks(rows))
+                .try_for_each(|(z, y)| {
+                    z.chunks_mut(a.len())
+                        .zip(y.chunks(a.len()))
+                        .try_for_each(|(z, y)| kernel(a, y, z))
+                })
+                .op(op)
+        }
         _ => {
             let (sa, sb) = (bcast_strides(ad, out), bcast_strides(bd, out));
             for_each_bcast(out, &sa, &sb, |e, i, j| {
@@ -176,6 +193,12 @@ fn binary_forward(
     }
 }
 
+/// Elements per parallel chunk of a row-broadcast loop: whole rows of
+/// `row` elements, about [`CHUNK`] of them.
+fn row_block(row: usize) -> usize {
+    row * (CHUNK / row).max(1)
+}
+
 /// Gradient of one operand of a broadcast add/mul: `dx += reduce(dy * other)`
 /// (`other` is None for add). `xd` is the operand's dims, `od` the other's.
 fn binary_backward_operand(
@@ -187,13 +210,21 @@ fn binary_backward_operand(
 ) -> Result<()> {
     let op = "add/mul backward";
     match (pattern(xd, out), other) {
-        (Pattern::Same, None) => vector::axpy(1.0, dy, dx).op(op),
+        (Pattern::Same, None) => dx
+            .par_chunks_mut(CHUNK)
+            .zip(dy.par_chunks(CHUNK))
+            .try_for_each(|(dx, dy)| vector::axpy(1.0, dy, dx))
+            .op(op),
         (Pattern::Suffix, None) if !dx.is_empty() => {
             // Bias gradient: sum of the rows of dy, in row order.
             dy.chunks(dx.len()).try_for_each(|row| vector::axpy(1.0, row, dx)).op(op)
         }
         (Pattern::Same, Some((y, yd))) if pattern(yd, out) == Pattern::Same => {
-            dx.iter_mut().zip(dy.iter().zip(y)).for_each(|(d, (g, v))| *d += g * v);
+            dx.par_chunks_mut(CHUNK).zip(dy.par_chunks(CHUNK).zip(y.par_chunks(CHUNK))).for_each(
+                |(dx, (dy, y))| {
+                    dx.iter_mut().zip(dy.iter().zip(y)).for_each(|(d, (g, v))| *d += g * v)
+                },
+            );
             Ok(())
         }
         // Full operand against a repeated row: dx[r] += dy[r] * y.
@@ -360,10 +391,24 @@ pub(crate) fn uniform(seed: u64, stream: u64, i: u64) -> f32 {
     (h >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
 }
 
+/// The dropout mask of elements `start..start + m.len()` of one dropout
+/// node: `keep` (= 1 / (1 - p)) where the element survives, 0 where it is
+/// dropped. One splitmix64 mix per element of a key drawn from the seed and
+/// the node's stream, so forward and backward regenerate the same mask in
+/// any chunking and nothing of the input's size needs saving.
+fn dropout_mask(key: u64, start: usize, p: f32, keep: f32, m: &mut [f32]) {
+    for (j, v) in m.iter_mut().enumerate() {
+        let h = mix64(key ^ (start + j) as u64);
+        let u = (h >> 40) as f32 * (1.0 / (1u64 << 24) as f32);
+        *v = if u < p { 0.0 } else { keep };
+    }
+}
+
 impl Graph {
     /// Inverted dropout with drop probability `p`: kept elements are scaled
     /// by `1 / (1 - p)`. Identity (no node) outside training or for p = 0.
-    /// The mask is keyed by the seed, the pass counter and the node index.
+    /// The mask is keyed by the seed, the pass counter and the node index;
+    /// it is not stored but regenerated by backward.
     pub fn dropout(&mut self, x: Var, p: f32) -> Result<Var> {
         if !(0.0..1.0).contains(&p) {
             return Err(Error::InvalidArgument {
@@ -378,33 +423,43 @@ impl Graph {
         let shape = self.nodes[x.0].value.shape();
         let n = shape.numel();
         let stream = self.pass.wrapping_mul(1 << 32) ^ self.nodes.len() as u64;
-        let seed = self.seed;
+        let key = mix64(self.seed ^ mix64(stream));
         let keep = 1.0 / (1.0 - p);
-        let mut mask = self.pool.take(n);
-        let m = Arc::get_mut(&mut mask).expect("fresh from the pool");
         let mut buf = self.pool.take(n);
         let o = Arc::get_mut(&mut buf).expect("fresh from the pool");
         let xv = self.f32_of(x.0);
         self.rt
             .install(|| {
-                m.par_chunks_mut(CHUNK).enumerate().for_each(|(c, m)| {
-                    for (j, v) in m.iter_mut().enumerate() {
-                        let u = uniform(seed, stream, (c * CHUNK + j) as u64);
-                        *v = if u < p { 0.0 } else { keep };
-                    }
-                });
-                o.par_chunks_mut(CHUNK)
-                    .zip(xv.par_chunks(CHUNK).zip(m.par_chunks(CHUNK)))
-                    .try_for_each(|(o, (x, m))| vector::mul(x, m, o))
+                o.par_chunks_mut(CHUNK).zip(xv.par_chunks(CHUNK)).enumerate().try_for_each(
+                    |(c, (o, x))| {
+                        with_scratch(x.len(), |m| {
+                            dropout_mask(key, c * CHUNK, p, keep, m);
+                            vector::mul(x, m, o)
+                        })
+                    },
+                )
             })
             .op("dropout")?;
         let rg = self.rg(x.0);
-        Ok(self.push_out(shape, buf, Op::Dropout { x: x.0, mask }, rg))
+        Ok(self.push_out(shape, buf, Op::Dropout { x: x.0, key, p }, rg))
     }
 }
 
-pub(crate) fn dropout_backward(g: &mut Graph, x: usize, mask: &[f32], dy: &[f32]) -> Result<()> {
+/// `dx += dy * mask`, the mask regenerated chunk by chunk.
+pub(crate) fn dropout_backward(
+    g: &mut Graph,
+    x: usize,
+    key: u64,
+    p: f32,
+    dy: &[f32],
+) -> Result<()> {
+    let keep = 1.0 / (1.0 - p);
     let dx = g.grad_buf(x);
-    dx.iter_mut().zip(dy.iter().zip(mask)).for_each(|(d, (g, m))| *d += g * m);
+    dx.par_chunks_mut(CHUNK).zip(dy.par_chunks(CHUNK)).enumerate().for_each(|(c, (dx, dy))| {
+        with_scratch(dx.len(), |m| {
+            dropout_mask(key, c * CHUNK, p, keep, m);
+            dx.iter_mut().zip(dy.iter().zip(m.iter())).for_each(|(d, (g, m))| *d += g * m);
+        })
+    });
     Ok(())
 }

@@ -12,6 +12,16 @@
 //!
 //! both written by `sgemm` with beta = 1 straight into the gradient
 //! buffers, viewed transposed when the operand was.
+//!
+//! [`Graph::matmul_bias`] is the linear layer in one node: C starts as
+//! the bias row repeated and `sgemm` adds the product with beta = 1, so
+//! the product before the bias is never stored (it would be a second
+//! activation of the output's size that no backward rule reads) and the
+//! bias gradient is the column sum of dC:
+//!
+//! ```text
+//! d bias += sum over rows of dC   (row blocks summed in block order)
+//! ```
 
 use std::sync::Arc;
 
@@ -20,7 +30,7 @@ use rayon::prelude::*;
 use crate::autodiff::{Graph, Op, Var};
 use crate::error::{Error, KernelContext, Result};
 use crate::kernels::gemm::sgemm;
-use crate::kernels::{MatMut, MatRef};
+use crate::kernels::{vector, MatMut, MatRef};
 use crate::tensor::{Shape, MAX_DIMS};
 
 /// Sizes of one matmul.
@@ -83,18 +93,43 @@ impl Graph {
         let mut buf = self.pool.take(out.numel());
         let o = Arc::get_mut(&mut buf).expect("fresh from the pool");
         let (av, bv) = (self.f32_of(a.0), self.f32_of(b.0));
-        self.rt.install(|| matmul_forward(&g, av, bv, ta, tb, o))?;
+        self.rt.install(|| matmul_forward(&g, av, bv, ta, tb, 0.0, o))?;
         let rg = self.rg(a.0) || self.rg(b.0);
         Ok(self.push_out(out, buf, Op::MatMul { a: a.0, b: b.0, ta, tb }, rg))
+    }
+
+    /// `op(a) @ op(b) + bias`, with `bias` `[n]` added to every output
+    /// row; one node, so the product without the bias is not kept.
+    pub fn matmul_bias(&mut self, a: Var, b: Var, bias: Var, ta: bool, tb: bool) -> Result<Var> {
+        let (g, out) = geometry(self.dims(a)?, self.dims(b)?, ta, tb)?;
+        if self.dims(bias)? != [g.n] {
+            return Err(Error::ShapeMismatch {
+                op: "matmul_bias",
+                lhs: out.dims().to_vec(),
+                rhs: self.dims(bias)?.to_vec(),
+            });
+        }
+        let mut buf = self.pool.take(out.numel());
+        let o = Arc::get_mut(&mut buf).expect("fresh from the pool");
+        let (av, bv, biasv) = (self.f32_of(a.0), self.f32_of(b.0), self.f32_of(bias.0));
+        self.rt.install(|| {
+            if g.n > 0 {
+                o.par_chunks_mut(ROWS * g.n)
+                    .for_each(|rows| rows.chunks_mut(g.n).for_each(|r| r.copy_from_slice(biasv)));
+            }
+            matmul_forward(&g, av, bv, ta, tb, 1.0, o)
+        })?;
+        let rg = self.rg(a.0) || self.rg(b.0) || self.rg(bias.0);
+        let op = Op::MatMulBias { a: a.0, b: b.0, bias: bias.0, ta, tb };
+        Ok(self.push_out(out, buf, op, rg))
     }
 
     /// A linear layer `x @ w (+ b)`: `x` `[..., in]`, `w` `[in, out]`,
     /// `b` `[out]`.
     pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
-        let y = self.matmul(x, w)?;
         match b {
-            Some(b) => self.add(y, b),
-            None => Ok(y),
+            Some(b) => self.matmul_bias(x, w, b, false, false),
+            None => self.matmul(x, w),
         }
     }
 
@@ -111,8 +146,19 @@ impl Graph {
     }
 }
 
-/// C[p] = op(A[p]) op(B[p]) for every batch entry p.
-fn matmul_forward(g: &Geo, a: &[f32], b: &[f32], ta: bool, tb: bool, c: &mut [f32]) -> Result<()> {
+/// Rows per block of the bias fill and of the bias-gradient partial sums.
+const ROWS: usize = 64;
+
+/// C[p] = op(A[p]) op(B[p]) + beta C[p] for every batch entry p.
+fn matmul_forward(
+    g: &Geo,
+    a: &[f32],
+    b: &[f32],
+    ta: bool,
+    tb: bool,
+    beta: f32,
+    c: &mut [f32],
+) -> Result<()> {
     let (asz, bsz, csz) = (g.a_rc.0 * g.a_rc.1, g.b_rc.0 * g.b_rc.1, g.m * g.n);
     if c.is_empty() {
         return Ok(());
@@ -121,13 +167,13 @@ fn matmul_forward(g: &Geo, a: &[f32], b: &[f32], ta: bool, tb: bool, c: &mut [f3
     if !g.b_batched && !ta {
         let am = MatRef::row_major(a, g.batch * g.m, g.k).op("matmul")?;
         let cm = MatMut::row_major(c, g.batch * g.m, g.n).op("matmul")?;
-        return sgemm(1.0, am, view(b, g.b_rc, tb)?, 0.0, cm).op("matmul");
+        return sgemm(1.0, am, view(b, g.b_rc, tb)?, beta, cm).op("matmul");
     }
     c.par_chunks_mut(csz).enumerate().try_for_each(|(p, cp)| {
         let bp = if g.b_batched { &b[p * bsz..(p + 1) * bsz] } else { b };
         let ap = view(&a[p * asz..(p + 1) * asz], g.a_rc, ta)?;
         let cm = MatMut::row_major(cp, g.m, g.n).op("matmul")?;
-        sgemm(1.0, ap, view(bp, g.b_rc, tb)?, 0.0, cm).op("matmul")
+        sgemm(1.0, ap, view(bp, g.b_rc, tb)?, beta, cm).op("matmul")
     })
 }
 
@@ -181,4 +227,28 @@ pub(crate) fn matmul_backward(
         }
     }
     Ok(())
+}
+
+/// `d bias += column sums of dy` (`dy` rows of `n`): partial sums per block
+/// of [`ROWS`] rows in parallel, then the blocks added in block order, so
+/// the bits do not depend on the thread count.
+pub(crate) fn bias_backward(gr: &mut Graph, bias: usize, dy: &[f32]) -> Result<()> {
+    let n = gr.nodes[bias].value.numel();
+    if n == 0 || dy.is_empty() || !gr.rg(bias) {
+        return Ok(());
+    }
+    let blocks = (dy.len() / n).div_ceil(ROWS);
+    let mut partial = gr.pool.take_zeroed(blocks * n);
+    let part = Arc::get_mut(&mut partial).expect("fresh from the pool");
+    let r = gr.rt.install(|| {
+        part.par_chunks_mut(n).zip(dy.par_chunks(ROWS * n)).try_for_each(|(acc, rows)| {
+            rows.chunks(n).try_for_each(|row| vector::axpy(1.0, row, acc))
+        })
+    });
+    let r = r.and_then(|()| {
+        let db = gr.grad_buf(bias);
+        part.chunks(n).try_for_each(|acc| vector::axpy(1.0, acc, db))
+    });
+    gr.pool.give(partial);
+    r.op("matmul_bias backward")
 }

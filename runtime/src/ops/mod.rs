@@ -36,6 +36,10 @@ pub(crate) fn backward(g: &mut Graph, i: usize, dy: &[f32]) -> Result<()> {
     match &g.nodes[i].op {
         Op::Input | Op::Param(_) => Ok(()),
         &Op::MatMul { a, b, ta, tb } => linalg::matmul_backward(g, i, a, b, ta, tb, dy),
+        &Op::MatMulBias { a, b, bias, ta, tb } => {
+            linalg::matmul_backward(g, i, a, b, ta, tb, dy)?;
+            linalg::bias_backward(g, bias, dy)
+        }
         &Op::Add { a, b } => elementwise::add_backward(g, i, a, b, dy),
         &Op::Mul { a, b } => elementwise::mul_backward(g, i, a, b, dy),
         &Op::Scale { a, s } => elementwise::scale_backward(g, a, s, dy),
@@ -53,10 +57,7 @@ pub(crate) fn backward(g: &mut Graph, i: usize, dy: &[f32]) -> Result<()> {
         &Op::Attention { q, k, v, mask, heads } => {
             attention::attention_backward(g, q, k, v, mask, heads, dy)
         }
-        Op::Dropout { x, mask } => {
-            let (x, mask) = (*x, mask.clone());
-            elementwise::dropout_backward(g, x, &mask, dy)
-        }
+        &Op::Dropout { x, key, p } => elementwise::dropout_backward(g, x, key, p, dy),
         &Op::MeanPool { x, mask } => pooling::mean_pool_backward(g, x, mask, dy),
         &Op::ClsPool { x } => pooling::cls_pool_backward(g, x, dy),
         Op::L2Normalize { x, inv } => {
