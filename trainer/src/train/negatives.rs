@@ -82,7 +82,7 @@ pub struct Remining {
     batch: usize,
     /// Every passage negatives may come from.
     corpus: Corpus,
-    /// The training examples as loaded (queries and positives).
+    /// The training examples' queries and positives, in training order.
     examples: Arc<Vec<TrainingExample>>,
 }
 
@@ -116,6 +116,16 @@ impl Remining {
             keep_scores: false,
         };
         params.validate().map_err(mining_error)?;
+        // Mining reads queries and positives only.
+        let queries_and_positives = examples
+            .iter()
+            .map(|e| TrainingExample {
+                query: e.query.clone(),
+                positive: e.positive.clone(),
+                negatives: Vec::new(),
+                scores: None,
+            })
+            .collect();
         Ok(Some(Remining {
             every: cfg.refresh_every,
             sample: cfg.corpus_sample,
@@ -124,7 +134,7 @@ impl Remining {
             seed: seed ^ MINING_SEED,
             batch,
             corpus,
-            examples: Arc::new(examples.to_vec()),
+            examples: Arc::new(queries_and_positives),
         }))
     }
 
@@ -498,9 +508,32 @@ mod tests {
         assert!(r.apply(&mut ex, &ids[..1]).is_err());
         assert!(r.apply(&mut ex, &[vec![99], vec![]]).is_err());
 
+        // A relative margin of 0.5 drops what scores at or above half the
+        // positive's 3: the near miss (2) goes, "red other" (1) stays.
+        cfg.skip_top = 0;
+        cfg.relative_margin = 0.5;
+        let r = Remining::new(&cfg, 1, &examples, Some(&corpus), 7, 4).unwrap().unwrap();
+        assert_eq!(r.mine(&model, 2).unwrap().0[0], [2]);
+        cfg.relative_margin = 0.0;
+
+        // top_k = 2 leaves one candidate after the positive: two wanted,
+        // every example short.
+        cfg.top_k = 2;
+        let r = Remining::new(&cfg, 2, &examples, Some(&corpus), 7, 4).unwrap().unwrap();
+        let (ids, rec) = r.mine(&model, 2).unwrap();
+        assert_eq!((ids, rec.short), (vec![vec![1], vec![4]], 2));
+        cfg.top_k = 6;
+
+        // Random picks in the window: never the positive, and not always
+        // the same passage from one refresh to the next.
+        cfg.sample = "random".into();
+        let r = Remining::new(&cfg, 1, &examples, Some(&corpus), 7, 4).unwrap().unwrap();
+        let picks: HashSet<u32> = (1..20).map(|i| r.mine(&model, 2 * i).unwrap().0[0][0]).collect();
+        assert!(!picks.contains(&0) && picks.len() > 1, "{picks:?}");
+        cfg.sample = "top".into();
+
         // A sample of the corpus: as many passages as asked, the same for
         // the same seed and refresh, others at other refreshes.
-        cfg.skip_top = 0;
         cfg.corpus_sample = 3;
         let r = Remining::new(&cfg, 1, &examples, Some(&corpus), 7, 4).unwrap().unwrap();
         let (a, ra) = r.mine(&model, 2).unwrap();
