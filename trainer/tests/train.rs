@@ -102,6 +102,7 @@ fn state(step: u64) -> TrainState {
         best: None,
         elapsed_seconds: 1.5,
         bank_rows_pushed: 0,
+        mining: Default::default(),
     }
 }
 
@@ -588,4 +589,201 @@ fn distillation_needs_scores_changes_the_model_and_resumes_bit_identical() {
     no_negs.loss.hard_negatives = 0;
     let e = train(&no_negs, &mut NoHooks).unwrap_err().to_string();
     assert!(e.contains("loss.distill_weight"), "{e}");
+}
+
+// ---- hard negatives in the loop ---------------------------------------------------------
+
+#[test]
+fn hard_negative_options_name_their_keys() {
+    let base = "[model]\ntrain_vocab = 512\n";
+    for (extra, key) in [
+        ("[mining]\nrefresh_every = 5\n", "mining.refresh_every"),
+        ("[loss]\nhard_negatives = 1\n[mining]\ntop_k = 3\nskip_top = 3\n", "mining.top_k"),
+        (
+            "[loss]\nhard_negatives = 1\ndistill_weight = 1.0\n[mining]\nrefresh_every = 5\n",
+            "mining.refresh_every",
+        ),
+        ("[mining]\nsample = \"best\"\n", "mining.sample"),
+        ("[mining]\nrelative_margin = 1.5\n", "mining.relative_margin"),
+        ("[loss]\nguide = \"scores\"\n", "loss.guide"),
+        ("[loss]\nguide_margin = nan\n", "loss.guide_margin"),
+        ("[bank]\nmomentum = 1.0\n", "bank.momentum"),
+        ("[bank]\nmomentum = 0.99\n", "bank.momentum"),
+    ] {
+        let e = config_error(&format!("{base}{extra}"));
+        assert_eq!(e.key, key, "{extra}: {e}");
+    }
+    // Unknown keys in the new tables are refused like any other.
+    assert_eq!(config_error("[bank]\nmomentun = 0.9\n").key, "bank.momentun");
+}
+
+#[test]
+fn remining_swaps_negatives_logs_its_cost_and_resumes_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pairs.jsonl");
+    synthetic_task(&data, 14, 9);
+    let mut plain = micro_config(&data, &dir.path().join("plain"), 7);
+    plain.train.batch_size = 16;
+    plain.train.checkpoint_every = 3;
+    plain.loss.hard_negatives = 2;
+    let mut mined = plain.clone();
+    mined.train.output_dir = dir.path().join("mined").display().to_string();
+    mined.mining.refresh_every = 2;
+    mined.mining.corpus_sample = 40;
+    mined.mining.skip_top = 1;
+    mined.mining.sample = "random".into();
+    let p = train(&plain, &mut NoHooks).unwrap();
+    let a = train(&mined, &mut NoHooks).unwrap();
+    assert!(model_bits(&p.output_dir) != model_bits(&a.output_dir), "re-mining changed nothing");
+
+    // Refreshed after steps 2, 4 and 6, each over a 40-passage sample.
+    assert_eq!(a.mining.iter().map(|r| r.step).collect::<Vec<_>>(), [2, 4, 6]);
+    for r in &a.mining {
+        assert_eq!(r.docs, 40);
+        assert!(r.texts > r.docs && r.seconds > 0.0 && r.negatives > 0, "{r:?}");
+    }
+    // The cost is in the log line after each refresh, and in the curves.
+    let log = std::fs::read_to_string(a.output_dir.join("log.jsonl")).unwrap();
+    let logged: Vec<(u64, u64)> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| Some((v["step"].as_u64()?, v["mining_docs"].as_u64()?)))
+        .collect();
+    assert_eq!(logged, [(4, 40), (6, 40), (7, 40)]);
+    let svg = std::fs::read_to_string(a.output_dir.join("curves.svg")).unwrap();
+    assert!(svg.contains("re-mining seconds"));
+
+    // The negatives in the last checkpoint: two per example, never the
+    // example's own positive.
+    let ckpt = checkpoint::latest(&a.output_dir.join("checkpoints")).unwrap().unwrap();
+    let ids = checkpoint::read_state(&ckpt).unwrap().mining.negatives.unwrap();
+    let run_data = edgecl_trainer::train::data::load(&mined.data, mined.train.seed).unwrap();
+    let corpus = edgecl_trainer::mining::Corpus::from_examples(&run_data.train).unwrap();
+    assert_eq!(ids.len(), run_data.train.len());
+    let mut full = 0;
+    for (e, row) in run_data.train.iter().zip(&ids) {
+        assert!(row.len() <= 2);
+        full += usize::from(row.len() == 2);
+        for &id in row {
+            assert_ne!(corpus.text(id), e.positive, "a positive was mined as negative");
+        }
+    }
+    assert!(full * 2 > ids.len(), "most examples should get both negatives");
+
+    // Killed at step 5, resumed from the step-3 checkpoint (whose negatives
+    // came from the refresh after step 2): the same bits.
+    let mut killed = mined.clone();
+    killed.train.output_dir = dir.path().join("killed").display().to_string();
+    assert!(train(&killed, &mut StopAt(5)).unwrap().stopped);
+    killed.train.resume = true;
+    let c = train(&killed, &mut NoHooks).unwrap();
+    assert!(model_bits(&a.output_dir) == model_bits(&c.output_dir), "resume differs");
+    assert_eq!(c.mining.iter().map(|r| r.step).collect::<Vec<_>>(), [2, 4, 6]);
+}
+
+#[test]
+fn guides_mask_what_they_score_above_the_positive() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pairs.jsonl");
+    synthetic_task_with_negatives(&data, 14, 13, true);
+    // The same pairs with teacher scores: each negative above its
+    // positive, or each below.
+    let scored = |name: &str, scores: [f32; 2]| {
+        let path = dir.path().join(name);
+        let lines: Vec<String> = std::fs::read_to_string(&data)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["scores"] = serde_json::json!(scores);
+                v.to_string()
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path.display().to_string()
+    };
+    let mut plain = micro_config(&data, &dir.path().join("plain"), 4);
+    plain.train.batch_size = 16;
+    plain.train.log_every = 1;
+    plain.loss.hard_negatives = 1;
+    plain.data.train = scored("below.jsonl", [0.9, 0.1]);
+    let p = train(&plain, &mut NoHooks).unwrap();
+    let losses = |o: &Path| -> Vec<f64> {
+        std::fs::read_to_string(o.join("log.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap()
+            })
+            .collect()
+    };
+
+    // Scores below the positive mask nothing: the very same run.
+    let mut below = plain.clone();
+    below.loss.guide = "scores".into();
+    below.train.output_dir = dir.path().join("below").display().to_string();
+    let b = train(&below, &mut NoHooks).unwrap();
+    assert!(model_bits(&p.output_dir) == model_bits(&b.output_dir));
+
+    // Scores above it mask every hard negative: a lower loss from the
+    // first step on, and another model.
+    let mut above = below.clone();
+    above.data.train = scored("above.jsonl", [0.1, 0.9]);
+    above.train.output_dir = dir.path().join("above").display().to_string();
+    let a = train(&above, &mut NoHooks).unwrap();
+    let (lp, la) = (losses(&p.output_dir), losses(&a.output_dir));
+    assert!(la[0] < lp[0] - 1e-3, "masked {la:?} vs plain {lp:?}");
+    assert!(model_bits(&p.output_dir) != model_bits(&a.output_dir));
+
+    // A model guide (the plain run's model): with a margin of 2 every
+    // cosine clears the bar, so each query keeps only its positive and the
+    // loss is 0.
+    let mut by_model = plain.clone();
+    by_model.loss.guide = p.output_dir.join("model").display().to_string();
+    by_model.loss.guide_margin = 2.0;
+    by_model.train.output_dir = dir.path().join("model-guided").display().to_string();
+    let m = train(&by_model, &mut NoHooks).unwrap();
+    assert!(losses(&m.output_dir).iter().all(|&l| l.abs() < 1e-6), "{:?}", losses(&m.output_dir));
+
+    // A guide folder that does not load names the key.
+    by_model.loss.guide = dir.path().join("missing").display().to_string();
+    let e = train(&by_model, &mut NoHooks).unwrap_err().to_string();
+    assert!(e.contains("loss.guide"), "{e}");
+}
+
+#[test]
+fn momentum_encoder_fills_the_bank_and_resumes_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pairs.jsonl");
+    synthetic_task(&data, 14, 9);
+    let mut online = micro_config(&data, &dir.path().join("online"), 7);
+    online.train.batch_size = 16;
+    online.train.checkpoint_every = 3;
+    online.loss.memory_bank = 48;
+    let mut moco = online.clone();
+    moco.bank.momentum = 0.9;
+    moco.train.output_dir = dir.path().join("moco").display().to_string();
+    let o = train(&online, &mut NoHooks).unwrap();
+    let a = train(&moco, &mut NoHooks).unwrap();
+    assert!(model_bits(&o.output_dir) != model_bits(&a.output_dir), "momentum changed nothing");
+
+    // The checkpoint holds the average of every parameter, apart from the
+    // online values.
+    let ckpt = checkpoint::latest(&a.output_dir.join("checkpoints")).unwrap().unwrap();
+    let extra = checkpoint::read_extra(&ckpt).unwrap();
+    let params = weights::load(&ckpt.join("params.safetensors")).unwrap();
+    let averaged: Vec<&(String, _)> =
+        extra.iter().filter(|(n, _)| n.starts_with("momentum/")).collect();
+    assert_eq!(averaged.len(), params.len());
+    let (name, avg) = averaged.iter().find(|(n, _)| n.contains("word_embeddings")).unwrap();
+    let (_, live) = params.iter().find(|(n, _)| *n == name["momentum/".len()..]).unwrap();
+    assert!(avg.as_f32().unwrap() != live.as_f32().unwrap());
+
+    // Killed at step 5, resumed from step 3: the same bits.
+    let mut killed = moco.clone();
+    killed.train.output_dir = dir.path().join("killed").display().to_string();
+    assert!(train(&killed, &mut StopAt(5)).unwrap().stopped);
+    killed.train.resume = true;
+    let c = train(&killed, &mut NoHooks).unwrap();
+    assert!(model_bits(&a.output_dir) == model_bits(&c.output_dir), "resume differs");
 }

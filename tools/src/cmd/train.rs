@@ -27,7 +27,8 @@ const EXAMPLES: &str = "Examples:
 #[command(after_help = EXAMPLES)]
 #[command(group = clap::ArgGroup::new("base").required(true).args(["config", "preset"]))]
 pub struct Args {
-    /// Training config (TOML: [model], [data], [loss], [optimizer], [train]).
+    /// Training config (TOML: [model], [data], [loss], [optimizer], [train], [augment],
+    /// [mining], [bank]).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Start from a compiled-in config instead of a file.

@@ -6,8 +6,10 @@
 //! step-00000400/params.safetensors     every parameter (runtime::weights)
 //! step-00000400/optimizer.safetensors  AdamW moments and step (runtime::optim)
 //! step-00000400/vocab.txt              the tokenizer's vocabulary
-//! step-00000400/extra.safetensors      other tensors of the run (memory bank rows)
-//! step-00000400/state.json             step, RNG, sampler position, history, config
+//! step-00000400/extra.safetensors      other tensors of the run (memory bank rows,
+//!                                      momentum encoder)
+//! step-00000400/state.json             step, RNG, sampler position, re-mined
+//!                                      negatives, history, config
 //! latest                               the name of the newest complete checkpoint
 //! ```
 //!
@@ -20,7 +22,8 @@
 //!
 //! Everything a run's future depends on is in the checkpoint (parameters,
 //! optimizer moments, the step, the sampler's RNG and position, the dropout
-//! pass counter), which is what makes a resumed run bit-identical to an
+//! pass counter, the memory bank and momentum encoder, the re-mined
+//! negatives), which is what makes a resumed run bit-identical to an
 //! uninterrupted one. The config's result-fixing sections are stored too,
 //! and resuming under a different one is refused.
 
@@ -48,6 +51,43 @@ pub struct LogRecord {
     pub grad_norm: Option<f32>,
     pub pairs_per_sec: f64,
     pub elapsed_seconds: f64,
+    /// Seconds spent re-mining since the previous log line (absent when
+    /// there was no refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mining_seconds: Option<f64>,
+    /// Corpus passages embedded by re-mining since the previous log line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mining_docs: Option<u64>,
+}
+
+/// One re-mining of hard negatives inside the loop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MiningRecord {
+    /// Steps taken when the negatives were replaced.
+    pub step: u64,
+    /// Wall time of the whole refresh.
+    pub seconds: f64,
+    /// Of which embedding (corpus, queries, positives).
+    pub embed_seconds: f64,
+    /// Corpus passages embedded and searched.
+    pub docs: usize,
+    /// Texts embedded in all: passages, distinct queries, positives.
+    pub texts: usize,
+    /// Negatives written over all examples.
+    pub negatives: usize,
+    /// Examples left with fewer than `loss.hard_negatives`.
+    pub short: usize,
+}
+
+/// Re-mining's part of the resumable state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MiningState {
+    /// Per training example, its current negatives as passage numbers of
+    /// the mining corpus; `None` before the first refresh (the data's own
+    /// negatives are in use).
+    pub negatives: Option<Vec<Vec<u32>>>,
+    /// Every refresh so far.
+    pub refreshes: Vec<MiningRecord>,
 }
 
 /// One dev evaluation.
@@ -80,6 +120,9 @@ pub struct TrainState {
     /// Rows ever pushed into the memory bank (fixes its ring position).
     #[serde(default)]
     pub bank_rows_pushed: u64,
+    /// Re-mined negatives and the cost of each refresh.
+    #[serde(default)]
+    pub mining: MiningState,
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> TrainerError {

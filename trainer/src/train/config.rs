@@ -1,9 +1,10 @@
 //! The training configuration: one TOML file, every knob with a default.
 //!
-//! A file has five tables, `[model]`, `[data]`, `[loss]`, `[optimizer]` and
-//! `[train]`; any key left out takes the default documented on its field,
-//! and a key the trainer does not know is an error (a typo must not silently
-//! fall back to a default). Errors carry the dotted key at fault
+//! A file has up to eight tables, `[model]`, `[data]`, `[loss]`,
+//! `[optimizer]`, `[train]`, `[augment]`, `[mining]` and `[bank]`; any key
+//! left out takes the default documented on its field, and a key the
+//! trainer does not know is an error (a typo must not silently fall back
+//! to a default). Errors carry the dotted key at fault
 //! (`optimizer.lr`) and, for syntax and type errors, the line, so a message
 //! reads `run.toml:12: key optimizer.lr: invalid type: string "x", expected
 //! f32`.
@@ -40,6 +41,10 @@ pub const PRESETS: [(&str, &str); 3] = [
     ("minilm-finetune", include_str!("../../presets/minilm-finetune.toml")),
 ];
 
+/// The value of `loss.guide` that takes guide scores from the data's
+/// teacher `scores` rather than a model.
+pub const GUIDE_SCORES: &str = "scores";
+
 /// Everything a training run reads.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -50,6 +55,64 @@ pub struct TrainConfig {
     pub optimizer: OptimizerConfig,
     pub train: LoopConfig,
     pub augment: AugmentConfig,
+    pub mining: MiningConfig,
+    pub bank: BankConfig,
+}
+
+/// `[mining]`: re-mining hard negatives with the model being trained.
+/// Every `refresh_every` steps the loop embeds the corpus (or a seeded
+/// sample of it) with the current parameters, searches it exactly for
+/// every training query and replaces each example's negatives with the
+/// first `loss.hard_negatives` that survive the filters. Off by default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MiningConfig {
+    /// Re-mine before every step that is a multiple of this, step 0
+    /// excepted (0: never; the data's negatives are used throughout).
+    pub refresh_every: u64,
+    /// Embed a random sample of this many corpus passages, drawn afresh
+    /// at every refresh from `(train.seed, refresh)` (0: the whole
+    /// corpus). The corpus is the BEIR folder's documents, or every
+    /// distinct passage of the training examples.
+    pub corpus_sample: usize,
+    /// Passages retrieved per query; candidates come from ranks
+    /// `skip_top..top_k` of the model's ranking.
+    pub top_k: usize,
+    /// Ranks passed over at the top of the ranking (positives included):
+    /// the passages the model ranks highest are the likeliest unlabelled
+    /// positives.
+    pub skip_top: usize,
+    /// `top`: the best-ranked survivors; `random`: a seeded random choice
+    /// among the survivors of the window.
+    pub sample: String,
+    /// Drop candidates scoring at or above `s+ - (1 - m)|s+|`, `s+` the
+    /// model's score of the example's positive (0: keep all).
+    pub relative_margin: f32,
+}
+
+impl Default for MiningConfig {
+    fn default() -> Self {
+        MiningConfig {
+            refresh_every: 0,
+            corpus_sample: 0,
+            top_k: 30,
+            skip_top: 0,
+            sample: "top".into(),
+            relative_margin: 0.0,
+        }
+    }
+}
+
+/// `[bank]`: how the memory bank (`loss.memory_bank` rows) is filled.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BankConfig {
+    /// Fill the bank from a momentum encoder (MoCo): a copy of the model
+    /// whose parameters follow `m * shadow + (1 - m) * online` after
+    /// every optimizer step, embedding each step's documents without
+    /// dropout. 0: bank rows are the online model's own document
+    /// embeddings. MoCo uses 0.999.
+    pub momentum: f32,
 }
 
 /// `[augment]`: rewrites of the training texts, drawn afresh at every
@@ -220,6 +283,17 @@ pub struct LossConfig {
     /// Temperature applied to the teacher's scores before their softmax
     /// (the student's logits are its cosines over `temperature`).
     pub distill_temperature: f32,
+    /// Guided false-negative filtering (GIST): a candidate the guide
+    /// scores above the guide's score of the query's positive minus
+    /// `guide_margin` leaves that query's softmax. A model folder (as
+    /// `model/` of a run, or a Hugging Face folder) embeds queries and
+    /// documents every step; `scores` uses the data's teacher `scores`
+    /// instead, which cover each example's own hard negatives only.
+    /// Empty: off.
+    pub guide: String,
+    /// How far below the positive's guide score a candidate may score and
+    /// still count as a negative.
+    pub guide_margin: f32,
 }
 
 impl Default for LossConfig {
@@ -235,6 +309,8 @@ impl Default for LossConfig {
             gradcache_minibatch: 0,
             distill_weight: 0.0,
             distill_temperature: 1.0,
+            guide: String::new(),
+            guide_margin: 0.0,
         }
     }
 }
@@ -502,6 +578,15 @@ impl TrainConfig {
                 format!("{} rows cannot hold one step's {docs_per_step} documents", l.memory_bank),
             );
         }
+        if !l.guide_margin.is_finite() {
+            return bad("loss.guide_margin", format!("{} is not finite", l.guide_margin));
+        }
+        if l.guide == GUIDE_SCORES && l.hard_negatives == 0 {
+            return bad(
+                "loss.guide",
+                "teacher scores cover hard negatives only; set loss.hard_negatives >= 1".into(),
+            );
+        }
         if l.gradcache_minibatch > 0 && l.gradcache_minibatch >= t.batch_size {
             return bad(
                 "loss.gradcache_minibatch",
@@ -510,6 +595,51 @@ impl TrainConfig {
                     l.gradcache_minibatch, t.batch_size
                 ),
             );
+        }
+
+        // [mining]
+        let mn = &self.mining;
+        if mn.refresh_every > 0 {
+            if l.hard_negatives == 0 {
+                return bad(
+                    "mining.refresh_every",
+                    "re-mining fills loss.hard_negatives per query; set it to 1 or more".into(),
+                );
+            }
+            if l.distill_weight > 0.0 {
+                return bad(
+                    "mining.refresh_every",
+                    "re-mined negatives carry no teacher scores to distill from".into(),
+                );
+            }
+            if l.guide == GUIDE_SCORES {
+                return bad(
+                    "mining.refresh_every",
+                    "re-mined negatives carry no teacher scores for loss.guide = \"scores\"".into(),
+                );
+            }
+        }
+        if mn.top_k <= mn.skip_top {
+            return bad(
+                "mining.top_k",
+                format!("{} leaves no candidate after skip_top {}", mn.top_k, mn.skip_top),
+            );
+        }
+        if !["top", "random"].contains(&mn.sample.as_str()) {
+            return bad("mining.sample", format!("{:?}: expected top or random", mn.sample));
+        }
+        if !(mn.relative_margin.is_finite() && (0.0..=1.0).contains(&mn.relative_margin)) {
+            let v = mn.relative_margin;
+            return bad("mining.relative_margin", format!("{v} must lie in [0, 1]"));
+        }
+
+        // [bank]
+        let momentum = self.bank.momentum;
+        if !(0.0..1.0).contains(&momentum) {
+            return bad("bank.momentum", format!("{momentum} is outside [0, 1)"));
+        }
+        if momentum > 0.0 && l.memory_bank == 0 {
+            return bad("bank.momentum", "a momentum encoder needs loss.memory_bank > 0".into());
         }
 
         // [optimizer]
@@ -594,6 +724,8 @@ impl TrainConfig {
             loss: &'a LossConfig,
             optimizer: &'a OptimizerConfig,
             augment: &'a AugmentConfig,
+            mining: &'a MiningConfig,
+            bank: &'a BankConfig,
             batch_size: usize,
             epochs: usize,
             max_steps: u64,
@@ -606,6 +738,8 @@ impl TrainConfig {
             loss: &self.loss,
             optimizer: &self.optimizer,
             augment: &self.augment,
+            mining: &self.mining,
+            bank: &self.bank,
             batch_size: t.batch_size,
             epochs: t.epochs,
             max_steps: t.max_steps,

@@ -31,6 +31,10 @@ use crate::rng::Rng;
 pub struct RunData {
     pub train: Vec<TrainingExample>,
     pub dev: Option<DevSet>,
+    /// The training BEIR folder's documents (as [`document_text`]), which
+    /// re-mining searches; `None` for an examples file, whose own passages
+    /// serve instead.
+    pub corpus: Option<Vec<String>>,
     /// One line per file read: records, skipped and blank lines.
     pub notes: Vec<String>,
 }
@@ -58,6 +62,7 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<RunData> {
     let mut notes = Vec::new();
 
     // Training examples: a file, or a BEIR folder's judged pairs.
+    let mut corpus = None;
     let mut train = if train_path.is_dir() {
         let ds = load_beir(train_path, &cfg.train_split, options)?;
         notes.push(note(&format!("{} corpus", train_path.display()), &ds.corpus_summary));
@@ -82,6 +87,7 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<RunData> {
                 }
             }
         }
+        corpus = Some(ds.corpus.iter().map(document_text).collect());
         out
     } else {
         let loaded = load_examples(train_path, options)?;
@@ -127,7 +133,7 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<RunData> {
         notes.push(format!("dev: {} queries, {} documents", d.query_ids.len(), d.doc_ids.len()));
     }
     notes.push(format!("train: {} pairs", train.len()));
-    Ok(RunData { train, dev, notes })
+    Ok(RunData { train, dev, corpus, notes })
 }
 
 /// Splits off `fraction` of the distinct queries (at least one, and at

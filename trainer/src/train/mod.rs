@@ -5,13 +5,16 @@
 //! a dev set; the loop itself is [`run`] (one readable file, step by step);
 //! [`checkpoint`] writes and reads resumable state atomically; [`eval`]
 //! scores the dev set with exact search; [`curves`] draws the loss and dev
-//! nDCG@10; [`progress`] is how a caller watches and stops a run.
+//! nDCG@10; [`progress`] is how a caller watches and stops a run;
+//! [`negatives`] re-mines hard negatives, masks guided false negatives and
+//! keeps the momentum encoder of the memory bank.
 
 pub mod checkpoint;
 pub mod config;
 pub mod curves;
 pub mod data;
 pub mod eval;
+pub mod negatives;
 pub mod progress;
 pub mod run;
 

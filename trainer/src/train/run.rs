@@ -26,17 +26,19 @@
 //! uninterrupted one bit for bit (tests/train.rs checks both).
 //!
 //! Options on top of that step: hard negatives from the data join the
-//! document side (shared by every query); a memory bank appends the
-//! document embeddings of recent steps as constant negatives; gradient
-//! caching embeds the batch in mini-batches (same loss, less memory, one
-//! more forward pass). A negative whose text equals another query's
-//! positive is masked out of that query's softmax rather than counted as
-//! wrong.
+//! document side (shared by every query), and can be re-mined with the
+//! model itself every `[mining] refresh_every` steps; a memory bank
+//! appends the document embeddings of recent steps as constant negatives,
+//! from the online model or a momentum encoder (`[bank] momentum`);
+//! gradient caching embeds the batch in mini-batches (same loss, less
+//! memory, one more forward pass); teacher scores are distilled beside
+//! InfoNCE. A negative whose text equals another query's positive is
+//! masked out of that query's softmax rather than counted as wrong, and so
+//! is one a guide scores above the positive (`[loss] guide`); the three
+//! hard-negative pieces live in [`super::negatives`].
 //!
-//! Left out: teacher distillation (the losses exist in `crate::loss`; the
-//! data's `scores` are not used here yet), a momentum encoder for the bank
-//! (bank rows come from the online model of earlier steps), mixed
-//! precision.
+//! Left out: margin-MSE and embedding distillation (in `crate::loss`, not
+//! wired here), mixed precision.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -45,11 +47,14 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::checkpoint::{self, EvalRecord, LogRecord, TrainState, STATE_FORMAT};
+use super::checkpoint::{
+    self, EvalRecord, LogRecord, MiningRecord, MiningState, TrainState, STATE_FORMAT,
+};
 use super::config::{AugmentConfig, TrainConfig};
 use super::curves::{self, Series};
 use super::data::{self, RunData};
 use super::eval::{evaluate_dev, DevMetrics};
+use super::negatives::{union_masks, Guide, Momentum, Remining};
 use super::peak_rss_bytes;
 use super::progress::{StepInfo, TrainHooks};
 use crate::augment::{Augmenter, MaskMode, Paraphrases, Synonyms, TokenMask};
@@ -89,6 +94,8 @@ pub struct TrainReport {
     /// Whether a hook stopped the run before its last step (no final
     /// model, metrics or curves were written then).
     pub stopped: bool,
+    /// Every re-mining of hard negatives (`[mining]`), with its cost.
+    pub mining: Vec<MiningRecord>,
 }
 
 /// Trains a model as `cfg` says, reporting to `hooks`.
@@ -127,7 +134,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
     };
 
     // ---- data ---------------------------------------------------------------------------
-    let RunData { train: examples, dev, notes } = data::load(&cfg.data, t.seed)?;
+    let RunData { train: mut examples, dev, corpus, notes } = data::load(&cfg.data, t.seed)?;
     notes.iter().for_each(|n| hooks.on_message(n));
 
     // ---- model and tokenizer ------------------------------------------------------------
@@ -186,8 +193,20 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         AdamWConfig { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay };
     let mut opt = AdamW::new(&params, adam);
     if l.distill_weight > 0.0 {
-        check_teacher_scores(&examples, l.hard_negatives)?;
+        check_teacher_scores(&examples, l.hard_negatives, "loss.distill_weight")?;
     }
+    let guide = Guide::from_config(&l.guide, l.guide_margin)?;
+    if let Some(Guide::Scores { .. }) = guide {
+        check_teacher_scores(&examples, l.hard_negatives, "loss.guide")?;
+    }
+    let remining = Remining::new(
+        &cfg.mining,
+        l.hard_negatives,
+        &examples,
+        corpus.as_deref(),
+        t.seed,
+        t.eval_batch_size,
+    )?;
     let mut sampler = BatchSampler::from_examples(&examples, t.batch_size, t.seed)?;
     let total_steps =
         if t.max_steps > 0 { t.max_steps } else { steps_in_epochs(&sampler, t.epochs) };
@@ -221,7 +240,9 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         best: None,
         elapsed_seconds: 0.0,
         bank_rows_pushed: 0,
+        mining: MiningState::default(),
     };
+    let mut momentum = None;
     if let (Some(dir), Some(s)) = (&resume_dir, resumed) {
         checkpoint::load_tensors(dir, &mut params, &mut opt)?;
         let saved = s.sampler.as_str().ok_or_else(|| TrainerError::InvalidArgument {
@@ -232,8 +253,17 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         if let Some(b) = &mut bank {
             restore_bank(b, dir, s.bank_rows_pushed)?;
         }
+        if cfg.bank.momentum > 0.0 {
+            let extra = checkpoint::read_extra(dir)?;
+            momentum = Some(Momentum::restore(cfg.bank.momentum, &params, &extra)?);
+        }
+        if let (Some(r), Some(ids)) = (&remining, &s.mining.negatives) {
+            r.apply(&mut examples, ids)?;
+        }
         state = s;
         state.config = cfg.to_toml();
+    } else if cfg.bank.momentum > 0.0 {
+        momentum = Some(Momentum::new(cfg.bank.momentum, &params)?);
     }
     g.set_params(params);
     g.set_pass(state.graph_pass);
@@ -252,11 +282,33 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
     let session = Instant::now();
     let base_seconds = state.elapsed_seconds;
     let (mut window_start, mut window_pairs) = (Instant::now(), 0usize);
+    let (mut window_mining_seconds, mut window_mining_docs) = (0.0f64, 0u64);
     let k = l.hard_negatives;
     while state.step < total_steps {
         let step = state.step;
         let epoch = sampler.epoch();
         let lr = schedule.lr(step);
+
+        // Re-mine the hard negatives with the current parameters when due.
+        if let Some(r) = remining.as_ref().filter(|r| r.due(step)) {
+            let model = embedder(&enc_cfg, g.params(), &tokenizer)?;
+            let (ids, rec) = r.mine(&model, step)?;
+            r.apply(&mut examples, &ids)?;
+            hooks.on_message(&format!(
+                "step {step}: re-mined {} negatives ({} examples short) from {} of {} \
+                 passages; {} texts embedded in {:.2} s",
+                rec.negatives,
+                rec.short,
+                rec.docs,
+                r.corpus_len(),
+                rec.texts,
+                rec.seconds
+            ));
+            window_mining_seconds += rec.seconds;
+            window_mining_docs += rec.docs as u64;
+            state.mining.negatives = Some(ids);
+            state.mining.refreshes.push(rec);
+        }
 
         // Batch: queries, then positives followed by each query's first k
         // negatives (fewer when the example has fewer).
@@ -285,8 +337,12 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
             loss::weighted_sum(g, &[(1.0, contrastive), (l.distill_weight, kl)])
         };
         let bank_rows = bank.as_ref().map_or(0, |b| b.len());
+        let guided = match &guide {
+            Some(gd) => gd.mask(&examples, &batch, &queries, &docs, k, bank_rows)?,
+            None => None,
+        };
         let opts = InfoNceOptions {
-            mask: duplicate_mask(&examples, &batch, &docs, bank_rows),
+            mask: union_masks(duplicate_mask(&examples, &batch, &docs, bank_rows), guided),
             ..loss_opts.clone()
         };
 
@@ -366,6 +422,11 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
             });
         }
         if let Some(b) = &mut bank {
+            // The momentum encoder's view of the step's documents, else
+            // the online model's.
+            if let Some(mo) = &mut momentum {
+                doc_values = mo.embed(&enc_cfg, &tokenizer, &docs)?;
+            }
             b.push(&doc_values)?;
             state.bank_rows_pushed += (doc_values.len() / b.dim()) as u64;
         }
@@ -379,6 +440,9 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         };
         opt.step_graph(&mut g, lr)?;
         g.params_mut().zero_grad();
+        if let Some(mo) = &mut momentum {
+            mo.update(g.params())?;
+        }
         state.step += 1;
         window_pairs += batch.len();
 
@@ -405,11 +469,14 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
                 grad_norm,
                 pairs_per_sec: info.pairs_per_sec,
                 elapsed_seconds: base_seconds + elapsed.as_secs_f64(),
+                mining_seconds: (window_mining_docs > 0).then_some(window_mining_seconds),
+                mining_docs: (window_mining_docs > 0).then_some(window_mining_docs),
             };
             append_log(&mut log_file, &log_path, &rec)?;
             state.log.push(rec);
             hooks.on_log(&info);
             (window_start, window_pairs) = (Instant::now(), 0);
+            (window_mining_seconds, window_mining_docs) = (0.0, 0);
         }
 
         // Dev evaluation; keep the best model.
@@ -442,8 +509,15 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
                 }
                 _ => None,
             };
-            let extra: Vec<(&str, &Tensor)> =
-                bank_tensor.iter().map(|t| (BANK_TENSOR, t)).collect();
+            let momentum_tensors = match &momentum {
+                Some(mo) => mo.tensors()?,
+                None => Vec::new(),
+            };
+            let extra: Vec<(&str, &Tensor)> = bank_tensor
+                .iter()
+                .map(|t| (BANK_TENSOR, t))
+                .chain(momentum_tensors.iter().map(|(n, t)| (n.as_str(), t)))
+                .collect();
             let dir = checkpoint::write(
                 &ckpt_root,
                 g.params(),
@@ -467,6 +541,7 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
                 output_dir: out,
                 params: encoder_params,
                 stopped: true,
+                mining: state.mining.refreshes.clone(),
             });
         }
     }
@@ -486,24 +561,31 @@ pub fn train(cfg: &TrainConfig, hooks: &mut dyn TrainHooks) -> Result<TrainRepor
         output_dir: out.clone(),
         params: encoder_params,
         stopped: false,
+        mining: state.mining.refreshes.clone(),
     };
     let json = serde_json::to_vec_pretty(&report).expect("the report always serialises");
     checkpoint::write_atomic(&out.join("metrics.json"), &json)?;
     let loss_pts: Vec<(u64, f64)> = state.log.iter().map(|r| (r.step, r.loss as f64)).collect();
     let ndcg_pts: Vec<(u64, f64)> =
         state.evals.iter().map(|e| (e.step, e.metrics.ndcg_at_10)).collect();
-    let svg = curves::render(&[
+    let mining_pts: Vec<(u64, f64)> =
+        state.mining.refreshes.iter().map(|r| (r.step, r.seconds)).collect();
+    let mut panels = vec![
         Series { title: "training loss", points: &loss_pts, color: "#c0392b" },
         Series { title: "dev nDCG@10", points: &ndcg_pts, color: "#2e6fb7" },
-    ]);
+    ];
+    if !mining_pts.is_empty() {
+        panels.push(Series { title: "re-mining seconds", points: &mining_pts, color: "#7d6608" });
+    }
+    let svg = curves::render(&panels);
     checkpoint::write_atomic(&out.join("curves.svg"), svg.as_bytes())?;
     hooks.on_finish();
     Ok(report)
 }
 
 /// The no-tape inference model over the current parameters, as an
-/// [`Embedder`] for dev evaluation.
-struct InferEmbedder(InferenceModel);
+/// [`Embedder`] for dev evaluation, re-mining and guides.
+pub(super) struct InferEmbedder(pub(super) InferenceModel);
 
 impl Embedder for InferEmbedder {
     fn dim(&self) -> usize {
@@ -676,16 +758,16 @@ fn augmenter(a: &AugmentConfig) -> Result<Option<Augmenter>> {
 }
 
 /// Every example carries teacher scores for its positive and first `k`
-/// negatives, and has those negatives.
-fn check_teacher_scores(examples: &[TrainingExample], k: usize) -> Result<()> {
+/// negatives, and has those negatives; `key` is the option that needs them.
+fn check_teacher_scores(examples: &[TrainingExample], k: usize, key: &'static str) -> Result<()> {
     for (n, e) in examples.iter().enumerate() {
         let scores = e.scores.as_ref().map_or(0, Vec::len);
         if e.negatives.len() < k || scores < 1 + k {
             return Err(TrainerError::InvalidArgument {
-                name: "loss.distill_weight",
+                name: key,
                 reason: format!(
                     "training example {} has {} negatives and {scores} teacher scores; \
-                     distillation needs {k} negatives and {} scores (positive first) on every \
+                     {key} needs {k} negatives and {} scores (positive first) on every \
                      example",
                     n + 1,
                     e.negatives.len(),
