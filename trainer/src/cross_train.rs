@@ -49,7 +49,7 @@ use crate::runtime::encoder::{
 };
 use crate::runtime::optim::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule, Optimizer};
 use crate::runtime::tokenizer::{Encoding, Scratch, Tokenizer, Vocab};
-use crate::runtime::{init, weights, EncoderConfig, Graph, ParamSet, Runtime};
+use crate::runtime::{init, EncoderConfig, Graph, ParamSet, Runtime};
 use crate::teacher::{
     encode_document_first, CrossEncoderScorer, PairTruncation, MAX_QUERY_TOKENS_KEY,
 };
@@ -258,16 +258,11 @@ impl CrossModel {
         let truncation = crate::teacher::saved_truncation(dir)?;
         if !pre.head_loaded {
             let h = pre.config.hidden_size;
-            let weights_path = pre.vocab_path.with_file_name("model.safetensors");
-            let file = weights::map(&weights_path)?;
-            let has_pooler = file.get("pooler.dense.weight").is_ok()
-                || file.get("bert.pooler.dense.weight").is_ok();
-            drop(file);
             let mut fresh = vec![
                 ("classifier.weight", init::normal(&[1, h], 0.02, seed, HEAD_STREAM)?),
                 ("classifier.bias", init::constant(&[1], 0.0)?),
             ];
-            if !has_pooler {
+            if !pre.pooler_loaded {
                 let w = init::normal(&[h, h], 0.02, seed, HEAD_STREAM + 1)?;
                 fresh.push(("bert.pooler.dense.weight", w));
                 fresh.push(("bert.pooler.dense.bias", init::constant(&[h], 0.0)?));

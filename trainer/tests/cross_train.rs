@@ -359,6 +359,8 @@ fn a_plain_encoder_folder_gets_a_seeded_head() {
     let params = Encoder::new(enc_cfg.clone()).unwrap().init_params(11).unwrap();
     let dir = tempfile::tempdir().unwrap();
     save_pretrained(dir.path(), &enc_cfg, &params, &vocab()).unwrap();
+    // As in Hugging Face BERT files, an integer buffer beside the weights.
+    add_position_ids(&dir.path().join("model.safetensors"), enc_cfg.max_position_embeddings);
 
     let head = |seed: u64| -> Vec<u32> {
         let m = CrossModel::from_pretrained(dir.path(), seed).unwrap();
@@ -384,4 +386,24 @@ fn a_plain_encoder_folder_gets_a_seeded_head() {
 
     // Without a trained classifier the folder is no teacher yet.
     assert!(CrossEncoderScorer::from_dir(dir.path(), Runtime::new(1).unwrap()).is_err());
+}
+
+/// Appends BERT's `embeddings.position_ids` buffer (I64, `[1, n]`) to a
+/// safetensors file, as checkpoints saved by older `transformers` carry it.
+fn add_position_ids(path: &std::path::Path, n: usize) {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    let mut data = bytes[8 + len..].to_vec();
+    let start = data.len();
+    data.extend((0..n as i64).flat_map(i64::to_le_bytes));
+    header["embeddings.position_ids"] = serde_json::json!({
+        "dtype": "I64", "shape": [1, n], "data_offsets": [start, data.len()]
+    });
+    let mut text = serde_json::to_vec(&header).unwrap();
+    text.resize(text.len().next_multiple_of(8), b' ');
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend(data);
+    std::fs::write(path, out).unwrap();
 }
