@@ -283,6 +283,11 @@ impl CrossModel {
     /// Writes a `BertForSequenceClassification` folder (`config.json`,
     /// `model.safetensors`, `vocab.txt`); a document-first truncation is
     /// recorded in `config.json` under [`MAX_QUERY_TOKENS_KEY`].
+    ///
+    /// Each file is replaced atomically, but the folder is not: the key is
+    /// added by a second write of `config.json`, so a crash between the two
+    /// leaves a folder that loads with longest-first truncation. Closing
+    /// that gap needs the runtime's writer to take extra config keys.
     pub fn save(&self, dir: &Path) -> Result<()> {
         save_pretrained_cross(dir, &self.config, &self.params, self.tokenizer.vocab())?;
         if let PairTruncation::DocumentFirst { max_query_tokens } = self.truncation {
