@@ -44,6 +44,8 @@ enum Command {
     Quickstart(cmd::quickstart::Args),
     /// Train a dual encoder from a TOML config or a preset.
     Train(cmd::train::Args),
+    /// Fine-tune a cross-encoder reranker (a distillation teacher) on examples with negatives.
+    TrainCross(cmd::train_cross::Args),
     /// Evaluate retrieval on a BEIR folder: a TREC run, BM25, or an index.
     Eval(cmd::eval::Args),
     /// Quantize vectors (int8, binary, 4/8-bit PQ) and report the error.
@@ -131,6 +133,7 @@ fn main() -> ExitCode {
     let result: Result<(), CliError> = match cli.command {
         Command::Quickstart(args) => cmd::quickstart::run(&args, quiet),
         Command::Train(args) => cmd::train::run(&args, quiet),
+        Command::TrainCross(args) => cmd::train_cross::run(&args, quiet),
         Command::Eval(args) => cmd::eval::run(&args, quiet),
         Command::Quantize(args) => cmd::quantize::run(&args),
         Command::Embed(args) => cmd::embed::run(&args, quiet),

@@ -7,6 +7,7 @@ pub mod augment;
 pub mod bank;
 pub mod batch;
 pub mod bm25;
+pub mod cross_train;
 pub mod data;
 pub mod embedder;
 pub mod error;

@@ -17,6 +17,13 @@
 //!
 //! [`score_examples`] fills the `scores` field of training examples,
 //! keeping scores the input file already has when asked to.
+//!
+//! A pair longer than the scorer's `max_len` is cut by its
+//! [`PairTruncation`]: Hugging Face's longest-first rule by default (what
+//! checkpoints trained elsewhere saw), or query-capped, passage-first, the
+//! rule [`crate::cross_train`] trains with and records in the saved
+//! `config.json` (`edgecl_max_query_tokens`) so [`CrossEncoderScorer::from_dir`]
+//! reads pairs back exactly as training did.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -32,8 +39,8 @@ use crate::embedder::Embedder;
 use crate::error::{Result as TrainerResult, TrainerError};
 use crate::mining::{write_atomic, Fnv128, MiningError, Result};
 use crate::runtime::encoder::{load_pretrained_cross, CrossEncoder, PretrainedCross, TokenBatch};
-use crate::runtime::tokenizer::Tokenizer;
-use crate::runtime::{Graph, Runtime};
+use crate::runtime::tokenizer::{Encoding, Scratch, Tokenizer};
+use crate::runtime::{EncoderConfig, Graph, ParamSet, Runtime};
 
 /// Scores passages against a query; larger is more relevant.
 pub trait Scorer: Sync {
@@ -74,26 +81,119 @@ pub struct CrossEncoderScorer {
     model: CrossEncoder,
     tokenizer: Tokenizer,
     graph: Mutex<Graph>,
-    /// Tokens per pair (`[CLS] query [SEP] passage [SEP]`), longer
-    /// segment truncated first.
+    /// Tokens per pair (`[CLS] query [SEP] passage [SEP]`), cut by
+    /// `truncation`.
     pub max_len: usize,
+    /// Which segment gives up tokens when a pair exceeds `max_len`.
+    pub truncation: PairTruncation,
     /// Pairs per forward pass.
     pub batch: usize,
 }
 
+/// How a (query, passage) pair is cut to fit `max_len` tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairTruncation {
+    /// The longer segment gives up tokens first (Hugging Face's
+    /// `longest_first`).
+    LongestFirst,
+    /// The query is cut to `max_query_tokens`, then the passage gives up
+    /// tokens until the pair fits: the passage is truncated first, and a
+    /// very long query cannot crowd it out.
+    DocumentFirst { max_query_tokens: usize },
+}
+
+/// Key of [`PairTruncation::DocumentFirst`]'s query cap in a saved
+/// `config.json` (absent: [`PairTruncation::LongestFirst`]).
+pub const MAX_QUERY_TOKENS_KEY: &str = "edgecl_max_query_tokens";
+
+/// Tokenizes (query, passage) pairs as `[CLS] q [SEP] p [SEP]` (type ids 0
+/// then 1) cut to `max_len` tokens by `truncation`, padded to the longest
+/// row.
+pub fn pair_batch(
+    tokenizer: &Tokenizer,
+    pairs: &[(&str, &str)],
+    max_len: usize,
+    truncation: PairTruncation,
+) -> TrainerResult<TokenBatch> {
+    match truncation {
+        PairTruncation::LongestFirst => {
+            let (a, b): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+            Ok(TokenBatch::from_pairs(tokenizer, &a, &b, max_len)?)
+        }
+        PairTruncation::DocumentFirst { max_query_tokens } => {
+            let mut scratch = Scratch::default();
+            let encoded = pairs
+                .iter()
+                .map(|&(q, d)| {
+                    encode_document_first(tokenizer, q, d, max_len, max_query_tokens, &mut scratch)
+                })
+                .collect::<TrainerResult<Vec<_>>>()?;
+            Ok(TokenBatch::from_encodings(&encoded)?)
+        }
+    }
+}
+
+/// One pair under [`PairTruncation::DocumentFirst`], unpadded.
+pub fn encode_document_first(
+    tokenizer: &Tokenizer,
+    query: &str,
+    doc: &str,
+    max_len: usize,
+    max_query_tokens: usize,
+    scratch: &mut Scratch,
+) -> TrainerResult<Encoding> {
+    if max_len < 3 {
+        return Err(TrainerError::InvalidArgument {
+            name: "max_len",
+            reason: format!("{max_len} tokens cannot hold [CLS] query [SEP] passage [SEP]"),
+        });
+    }
+    let (mut q, mut d) = (Vec::new(), Vec::new());
+    tokenizer.tokenize_into(query, scratch, &mut q)?;
+    tokenizer.tokenize_into(doc, scratch, &mut d)?;
+    let room = max_len - 3;
+    q.truncate(max_query_tokens.min(room));
+    d.truncate(room - q.len());
+
+    let s = tokenizer.vocab().special();
+    let mut ids = Vec::with_capacity(q.len() + d.len() + 3);
+    ids.push(s.cls);
+    ids.extend_from_slice(&q);
+    ids.push(s.sep);
+    let first = ids.len();
+    ids.extend_from_slice(&d);
+    ids.push(s.sep);
+    let mut type_ids = vec![0u8; first];
+    type_ids.resize(ids.len(), 1);
+    let attention_mask = vec![1u8; ids.len()];
+    Ok(Encoding { ids, type_ids, attention_mask })
+}
+
 impl CrossEncoderScorer {
     /// Wraps a loaded cross-encoder; pairs are cut to the config's
-    /// `max_seq_len`, 32 per pass.
+    /// `max_seq_len` longest-first, 32 per pass.
     pub fn new(pre: PretrainedCross, runtime: Runtime) -> TrainerResult<Self> {
-        let model = CrossEncoder::new(pre.config.clone())?;
+        Self::from_parts(pre.config, pre.params, pre.tokenizer, runtime)
+    }
+
+    /// A scorer over a config, its parameters (`CrossEncoder::param_names`)
+    /// and a tokenizer; settings as [`CrossEncoderScorer::new`].
+    pub fn from_parts(
+        config: EncoderConfig,
+        params: ParamSet,
+        tokenizer: Tokenizer,
+        runtime: Runtime,
+    ) -> TrainerResult<Self> {
+        let model = CrossEncoder::new(config.clone())?;
         let mut graph = Graph::new(runtime, 0);
-        graph.set_params(pre.params);
+        graph.set_params(params);
         graph.set_training(false);
         graph.set_grad_enabled(false);
         Ok(CrossEncoderScorer {
-            max_len: pre.config.max_seq_len,
+            max_len: config.max_seq_len,
+            truncation: PairTruncation::LongestFirst,
             model,
-            tokenizer: pre.tokenizer,
+            tokenizer,
             graph: Mutex::new(graph),
             batch: 32,
         })
@@ -102,7 +202,9 @@ impl CrossEncoderScorer {
     /// Loads a `BertForSequenceClassification` folder (see
     /// [`load_pretrained_cross`]) onto `runtime`. A folder without a
     /// classifier gets a freshly initialised one, which is no teacher: that
-    /// case is refused.
+    /// case is refused. A `config.json` carrying
+    /// [`MAX_QUERY_TOKENS_KEY`] (written by [`crate::cross_train`]) selects
+    /// [`PairTruncation::DocumentFirst`].
     pub fn from_dir(dir: &Path, runtime: Runtime) -> TrainerResult<Self> {
         let pre = load_pretrained_cross(dir)?;
         if !pre.head_loaded {
@@ -114,7 +216,42 @@ impl CrossEncoderScorer {
                 ),
             });
         }
-        Self::new(pre, runtime)
+        let truncation = saved_truncation(dir)?;
+        let mut scorer = Self::new(pre, runtime)?;
+        scorer.truncation = truncation;
+        Ok(scorer)
+    }
+
+    /// The model's config.
+    pub fn config(&self) -> &EncoderConfig {
+        self.model.config()
+    }
+}
+
+/// The truncation recorded in `dir/config.json`: document-first when it
+/// holds [`MAX_QUERY_TOKENS_KEY`], else longest-first.
+pub fn saved_truncation(dir: &Path) -> TrainerResult<PairTruncation> {
+    let path = dir.join("config.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(PairTruncation::LongestFirst)
+        }
+        Err(e) => return Err(TrainerError::io(&path, e)),
+    };
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|source| TrainerError::Json { path: path.clone(), line: 1, source })?;
+    match v.get(MAX_QUERY_TOKENS_KEY) {
+        None | Some(serde_json::Value::Null) => Ok(PairTruncation::LongestFirst),
+        Some(x) => match x.as_u64() {
+            Some(n) => Ok(PairTruncation::DocumentFirst { max_query_tokens: n as usize }),
+            None => Err(TrainerError::WrongType {
+                path,
+                line: 1,
+                field: MAX_QUERY_TOKENS_KEY.into(),
+                expected: "a non-negative integer",
+            }),
+        },
     }
 }
 
@@ -124,8 +261,8 @@ impl Scorer for CrossEncoderScorer {
         let mut g = self.graph.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut out = Vec::with_capacity(docs.len());
         for chunk in docs.chunks(self.batch.max(1)) {
-            let queries = vec![query; chunk.len()];
-            let batch = TokenBatch::from_pairs(&self.tokenizer, &queries, chunk, self.max_len)?;
+            let pairs: Vec<(&str, &str)> = chunk.iter().map(|&d| (query, d)).collect();
+            let batch = pair_batch(&self.tokenizer, &pairs, self.max_len, self.truncation)?;
             g.reset();
             let y = self.model.forward(&mut g, &batch)?;
             out.extend_from_slice(g.value(y)?.as_f32()?);

@@ -166,6 +166,9 @@ pub struct PretrainedCross {
     /// Whether the pooler and classifier came from the checkpoint (a
     /// `BertForSequenceClassification`) rather than fresh initialisation.
     pub head_loaded: bool,
+    /// Whether the pooler came from the checkpoint (always so when
+    /// `head_loaded`; a plain BERT may carry one too).
+    pub pooler_loaded: bool,
 }
 
 /// Reads a `BertForSequenceClassification` folder with one label, or a
@@ -208,7 +211,8 @@ pub fn load_pretrained_cross(dir: &Path) -> Result<PretrainedCross> {
             ));
         }
     }
-    if has("bert.pooler.dense.weight") || has("pooler.dense.weight") {
+    let pooler_loaded = has("bert.pooler.dense.weight") || has("pooler.dense.weight");
+    if pooler_loaded {
         read_params(&path, &st, &pooler, BERT, &[BERT], &mut params)?;
     } else if head_loaded {
         return Err(st_err(&path, "missing tensor \"bert.pooler.dense.weight\""));
@@ -220,7 +224,7 @@ pub fn load_pretrained_cross(dir: &Path) -> Result<PretrainedCross> {
     } else {
         add_init(&mut params, &classifier, "", HEAD_SEED, n + 2)?;
     }
-    Ok(PretrainedCross { config, params, tokenizer, vocab_path, head_loaded })
+    Ok(PretrainedCross { config, params, tokenizer, vocab_path, head_loaded, pooler_loaded })
 }
 
 /// Writes a `BertForSequenceClassification` folder (`config.json` with

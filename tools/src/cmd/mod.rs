@@ -12,6 +12,7 @@ pub mod quantize;
 pub mod quickstart;
 pub mod search;
 pub mod train;
+pub mod train_cross;
 
 use std::path::Path;
 
