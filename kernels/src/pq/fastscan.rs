@@ -22,6 +22,15 @@
 //! accumulated in u16 lanes (no overflow: `m <= 256`, `256 * 255 < 2^16`).
 //! Integer sums make every tier bit-exact with the scalar reference.
 //!
+//! Top-k collection: [`scan_below_with`] compares a block's 32 sums with
+//! the current threshold in registers and only then hands the block to
+//! the caller, and [`Best`] keeps the k smallest `(sum, id)` pairs with
+//! that threshold at hand (the k-th sum once full: a later id with an
+//! equal sum cannot enter). Once the collector is warm almost no block
+//! leaves the registers, so a scan reads the codes and stores nothing.
+//! [`topk_into`] is that loop on the calling thread with a filter on ids;
+//! [`topk`] splits the codes over rayon.
+//!
 //! [`search`] scans with the quantized tables keeping the best `rerank`
 //! candidates, then re-scores those with the float table and returns the k
 //! best; callers holding the original vectors can re-rank those instead.
@@ -29,6 +38,8 @@
 use super::{Metric, PqError};
 use crate::dispatch::{active, Isa, Tier};
 use crate::search::topk::{self, Hit};
+use rayon::prelude::*;
+use std::collections::BinaryHeap;
 
 /// Vectors per block.
 pub const BLOCK: usize = 32;
@@ -308,6 +319,176 @@ pub fn scan_with(
     Ok(())
 }
 
+/// The k smallest `(sum, id)` pairs offered: ties go to the smaller id.
+/// Reusable: [`Best::reset`] keeps the heap's memory.
+#[derive(Clone, Debug, Default)]
+pub struct Best {
+    k: usize,
+    /// Max-heap of `sum << 32 | id`: the top is the worst kept.
+    heap: BinaryHeap<u64>,
+}
+
+impl Best {
+    /// An empty collector of the k best.
+    pub fn new(k: usize) -> Self {
+        let mut b = Best::default();
+        b.reset(k);
+        b
+    }
+
+    /// Empties the collector for a new scan keeping `k`.
+    pub fn reset(&mut self, k: usize) {
+        self.heap.clear();
+        self.heap.reserve(k);
+        self.k = k;
+    }
+
+    /// Sums below this may enter: `u16::MAX` (every sum, as no sum reaches
+    /// it) until k are kept, then the worst kept sum, because ids are
+    /// offered in increasing order and an equal sum loses to the kept row.
+    #[inline]
+    pub fn threshold(&self) -> u16 {
+        if self.heap.len() < self.k {
+            u16::MAX
+        } else {
+            self.heap.peek().map_or(0, |&w| (w >> 32) as u16)
+        }
+    }
+
+    /// Offers vector `id` with quantized sum `sum`.
+    #[inline]
+    pub fn offer(&mut self, sum: u16, id: u32) {
+        let key = (sum as u64) << 32 | id as u64;
+        if self.heap.len() < self.k {
+            self.heap.push(key);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if key < *worst {
+                *worst = key;
+            }
+        }
+    }
+
+    /// Number kept.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Removes the kept pairs in no particular order.
+    pub fn drain(&mut self) -> impl Iterator<Item = Hit<u16>> + '_ {
+        self.heap.drain().map(|key| Hit { id: key as u32, score: (key >> 32) as u16 })
+    }
+
+    /// The kept pairs, smallest first.
+    pub fn into_sorted(self) -> Vec<Hit<u16>> {
+        let mut keys = self.heap.into_vec();
+        keys.sort_unstable();
+        keys.into_iter().map(|key| Hit { id: key as u32, score: (key >> 32) as u16 }).collect()
+    }
+}
+
+/// Scans vectors `32 * blocks.start .. min(32 * blocks.end, len)` and
+/// calls `hit(first, sums)` for every block holding a sum below the
+/// current threshold (`first` its first vector, `sums` its 32 sums in
+/// vector order, entries past the last vector to be ignored); `hit`
+/// returns the new threshold. Blocks whose sums are all at or above it
+/// are skipped in registers. Returns the last threshold.
+pub fn scan_below_with(
+    tier: Tier,
+    table: &QuantizedTable,
+    codes: &PackedCodes,
+    blocks: std::ops::Range<usize>,
+    threshold: u16,
+    hit: &mut dyn FnMut(usize, &[u16; 32]) -> u16,
+) -> Result<u16, PqError> {
+    check_pair(table, codes)?;
+    let total = codes.n.div_ceil(BLOCK);
+    if blocks.start > blocks.end || blocks.end > total {
+        return Err(PqError::Mismatch {
+            what: "fastscan scan_below: block range end",
+            expected: total,
+            found: blocks.end,
+        });
+    }
+    let m = codes.m;
+    let packed = &codes.data[blocks.start * m * 16..blocks.end * m * 16];
+    let first = blocks.start;
+    let mut on_block = |b: usize, sums: &[u16; 32]| hit((first + b) * BLOCK, sums);
+    let count = blocks.len();
+    let lut = &table.lut[..];
+    Ok(match tier.isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the tier proves AVX-512 F/BW; lut holds m x 16 bytes,
+        // packed exactly `count` blocks.
+        Isa::Avx512 => unsafe {
+            super::avx512::fastscan_below(lut, m, packed, count, threshold, &mut on_block)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the tier proves AVX2; sizes as above.
+        Isa::Avx2 => unsafe {
+            super::avx2::fastscan_below(lut, m, packed, count, threshold, &mut on_block)
+        },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: the tier proves NEON; sizes as above.
+        Isa::Neon => unsafe {
+            super::neon::fastscan_below(lut, m, packed, count, threshold, &mut on_block)
+        },
+        _ => scan_below_scalar(lut, m, packed, threshold, &mut on_block),
+    })
+}
+
+/// Reference for [`scan_below_with`] over whole blocks of `packed`.
+fn scan_below_scalar(
+    lut: &[u8],
+    m: usize,
+    packed: &[u8],
+    mut threshold: u16,
+    hit: &mut dyn FnMut(usize, &[u16; 32]) -> u16,
+) -> u16 {
+    let mut sums = [0u16; BLOCK];
+    for (b, block) in packed.chunks_exact(m * 16).enumerate() {
+        scan_scalar(lut, m, block, &mut sums);
+        if sums.iter().any(|&s| s < threshold) {
+            threshold = hit(b, &sums);
+        }
+    }
+    threshold
+}
+
+/// Offers every vector of `codes` whose id passes `keep` to `best`, on the
+/// calling thread, skipping blocks that cannot enter (module doc).
+pub fn topk_into(
+    table: &QuantizedTable,
+    codes: &PackedCodes,
+    best: &mut Best,
+    keep: impl FnMut(u32) -> bool,
+) -> Result<(), PqError> {
+    topk_into_with(active(), table, codes, best, keep)
+}
+pub fn topk_into_with(
+    tier: Tier,
+    table: &QuantizedTable,
+    codes: &PackedCodes,
+    best: &mut Best,
+    mut keep: impl FnMut(u32) -> bool,
+) -> Result<(), PqError> {
+    let n = codes.n;
+    let t = best.threshold();
+    let mut hit = |first: usize, sums: &[u16; 32]| {
+        for (i, &s) in sums[..(n - first).min(BLOCK)].iter().enumerate() {
+            let id = (first + i) as u32;
+            if s < best.threshold() && keep(id) {
+                best.offer(s, id);
+            }
+        }
+        best.threshold()
+    };
+    scan_below_with(tier, table, codes, 0..n.div_ceil(BLOCK), t, &mut hit)?;
+    Ok(())
+}
+
 /// The k smallest quantized sums, ties to the smaller id, smallest first.
 pub fn topk(
     table: &QuantizedTable,
@@ -323,8 +504,35 @@ pub fn topk_with(
     k: usize,
 ) -> Result<Vec<Hit<u16>>, PqError> {
     check_pair(table, codes)?;
-    let score = |r: std::ops::Range<usize>, out: &mut [u16]| scan_range(tier, table, codes, r, out);
-    Ok(topk::scan_topk(codes.n, k, score, |s| s))
+    let n = codes.n;
+    if k == 0 || n == 0 {
+        return Ok(Vec::new());
+    }
+    // Fixed chunks of blocks, each into its own collector, so the result
+    // does not depend on the number of threads.
+    let per = topk::CHUNK / BLOCK;
+    let blocks = n.div_ceil(BLOCK);
+    let parts: Vec<Vec<Hit<u16>>> = (0..blocks.div_ceil(per))
+        .into_par_iter()
+        .map(|c| {
+            let range = c * per..((c + 1) * per).min(blocks);
+            let mut best = Best::new(k);
+            let mut hit = |first: usize, sums: &[u16; 32]| {
+                for (i, &s) in sums[..(n - first).min(BLOCK)].iter().enumerate() {
+                    if s < best.threshold() {
+                        best.offer(s, (first + i) as u32);
+                    }
+                }
+                best.threshold()
+            };
+            scan_below_with(tier, table, codes, range, u16::MAX, &mut hit)?;
+            Ok(best.into_sorted())
+        })
+        .collect::<Result<_, PqError>>()?;
+    let mut all: Vec<Hit<u16>> = parts.into_iter().flatten().collect();
+    all.sort_unstable_by_key(|h| (h.score, h.id));
+    all.truncate(k);
+    Ok(all)
 }
 
 /// Fast-scan search: quantized scan keeping `rerank.max(k)` candidates,
