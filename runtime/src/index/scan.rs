@@ -126,6 +126,8 @@ pub struct SearchScratch {
     query_i8: Vec<i8>,
     query_bits: Vec<u64>,
     table: Vec<f32>,
+    /// The query rotated for optimized PQ.
+    rotated: Vec<f32>,
     lut: Option<QuantizedTable>,
     graph: hnsw::SearchScratch,
 }
@@ -255,6 +257,7 @@ impl<'a> Index<'a> {
             query_i8,
             query_bits,
             table,
+            rotated,
             lut,
             graph,
         } = scratch;
@@ -315,7 +318,20 @@ impl<'a> Index<'a> {
                     self.pq4.as_ref().ok_or(IndexError::Missing { mode, needs: "pq4 codes" })?;
                 let (m, packed) = (p.q.m(), &p.packed);
                 table.resize(m * 16, 0.0);
-                p.q.distance_table(query, Metric::InnerProduct, table)?;
+                // Optimized PQ: the codes quantize x R, so the table is
+                // built for q R (inner products are unchanged by R).
+                let q_pq = match p.rotation {
+                    Some(r) => {
+                        rotated.clear();
+                        rotated.resize(d, 0.0);
+                        for (&qi, row) in query.iter().zip(r.chunks_exact(d)) {
+                            rotated.iter_mut().zip(row).for_each(|(o, &x)| *o += qi * x);
+                        }
+                        &rotated[..]
+                    }
+                    None => query,
+                };
+                p.q.distance_table(q_pq, Metric::InnerProduct, table)?;
                 let tab = &table[..];
                 // The float ADC score of one code, from the unpacked nibbles.
                 let adc = |v: usize| -> f32 {
