@@ -24,12 +24,12 @@
 //!
 //! Top-k collection: [`scan_below_with`] compares a block's 32 sums with
 //! the current threshold in registers and only then hands the block to
-//! the caller, and [`Best`] keeps the k smallest `(sum, id)` pairs with
-//! that threshold at hand (the k-th sum once full: a later id with an
+//! the caller, and [`Best`] collects the k smallest `(sum, id)` pairs with
+//! that threshold at hand (the k-th sum once known: a later id with an
 //! equal sum cannot enter). Once the collector is warm almost no block
 //! leaves the registers, so a scan reads the codes and stores nothing.
 //! [`topk_into`] is that loop on the calling thread with a filter on ids;
-//! [`topk`] splits the codes over rayon.
+//! [`topk`] gives each rayon thread one contiguous range.
 //!
 //! [`search`] scans with the quantized tables keeping the best `rerank`
 //! candidates, then re-scores those with the float table and returns the k
