@@ -43,8 +43,12 @@ fn read_npy(path: &str) -> Res<(usize, usize, Vec<f32>)> {
         .nth(1)
         .and_then(|s| s.split(')').next())
         .ok_or_else(|| format!("{path}: no shape in {header}"))?;
-    let dims: Vec<usize> =
-        shape.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_, _>>()?;
+    let dims: Vec<usize> = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
     let [rows, cols] = dims[..] else {
         return Err(format!("{path}: expected 2 dimensions, found {dims:?}").into());
     };
@@ -98,8 +102,8 @@ fn measure(
     pq.encode(corpus, &mut codes)?;
     let mut back = vec![0f32; n * d];
     pq.decode(&codes, &mut back)?;
-    let mse = corpus.iter().zip(&back).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>()
-        / n as f64;
+    let mse =
+        corpus.iter().zip(&back).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / n as f64;
     let packed = if ksub == 16 { Some(PackedCodes::pack(&codes, m)?) } else { None };
     let mut table = vec![0f32; m * ksub];
     let (mut adc, mut fs) = (Vec::new(), Vec::new());
@@ -141,7 +145,8 @@ fn main() -> Res<()> {
         // Plain PQ with as many Lloyd iterations as OPQ runs in all.
         let iters = cfg.pq_iters * cfg.iters + cfg.final_iters;
         let t = Instant::now();
-        let pq = ProductQuantizer::train(&corpus, d, m, nbits, TrainConfig { iters, seed: cfg.seed })?;
+        let pq =
+            ProductQuantizer::train(&corpus, d, m, nbits, TrainConfig { iters, seed: cfg.seed })?;
         let pq_s = t.elapsed().as_secs_f64();
         let (mse, r_adc, r_fs) = measure(&pq, &corpus, &queries, &gt)?;
         let fs = r_fs.map_or("-".into(), |r| format!("{r:.4}"));

@@ -100,7 +100,11 @@ proptest! {
             prop_assert_eq!(&got, &want, "tier {}", tier);
             for k in [0usize, 1, 10, 250] {
                 let top = fastscan::topk_with(tier, &table, &packed, k).unwrap();
-                prop_assert_eq!(top, sort_topk(&want, k, |s| s), "k {} tier {}", k, tier);
+                prop_assert_eq!(&top, &sort_topk(&want, k, |s| s), "k {} tier {}", k, tier);
+                for parts in [2, 3, 7] {
+                    let split = fastscan::topk_split_with(tier, &table, &packed, k, parts).unwrap();
+                    prop_assert_eq!(&split, &top, "k {} parts {} tier {}", k, parts, tier);
+                }
             }
         }
     }
