@@ -3,8 +3,10 @@
 //! the same run. Prints one `key=value` line per task and writes the top-10
 //! ids of every query to `<dir>/ours_<task>.u32` for the script to score.
 //!
-//! Usage: `search_driver <dir> <task>` with task one of `hamming`,
-//! `hamming_batch8`, `flat_ip`, `pq8`, `pq4fs`. Threads come from
+//! Usage: `search_driver <dir> <task> [rerank]` with task one of `hamming`,
+//! `hamming_batch8`, `flat_ip`, `pq8`, `pq4fs`; `rerank` (default 100) is
+//! the shortlist the 4-bit fast-scan re-ranks with float tables: 10 ranks
+//! by the quantized tables alone, as FAISS IndexPQFastScan does. Threads come from
 //! `RAYON_NUM_THREADS`. Files (little-endian, row-major): `codes.u64`,
 //! `bq.u64` (`words` per row), `vecs.f32`, `vq.f32`, `train.f32` (`d` per
 //! row); `meta.txt` holds `words`, `d`, `m` as `key=value` lines.
@@ -21,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const K: usize = 10;
-/// Candidates the 4-bit fast-scan keeps for float re-ranking.
+/// Candidates the 4-bit fast-scan keeps for float re-ranking by default.
 const RERANK: usize = 100;
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -107,9 +109,14 @@ fn per_query<S>(
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        return Err("usage: search_driver <dir> <hamming|hamming_batch8|flat_ip|pq8|pq4fs>".into());
+    if args.len() != 3 && args.len() != 4 {
+        let tasks = "<hamming|hamming_batch8|flat_ip|pq8|pq4fs>";
+        return Err(format!("usage: search_driver <dir> {tasks} [rerank]").into());
     }
+    let rerank: usize = match args.get(3) {
+        Some(r) => r.parse().map_err(|e| format!("rerank {r:?}: {e}"))?,
+        None => RERANK,
+    };
     let dir = PathBuf::from(&args[1]);
     let task = args[2].as_str();
     let meta_map = read_meta(&dir.join("meta.txt"))?;
@@ -171,7 +178,7 @@ fn main() -> Res<()> {
                 pq.distance_table(&q[i * d..(i + 1) * d], Metric::InnerProduct, &mut table)?;
                 Ok(match &packed {
                     None => pq::adc_topk(&table, m, ksub, &codes, Metric::InnerProduct, K)?,
-                    Some(p) => fastscan::search(&table, Metric::InnerProduct, p, K, RERANK)?,
+                    Some(p) => fastscan::search(&table, Metric::InnerProduct, p, K, rerank)?,
                 })
             })?;
             let bytes = packed.as_ref().map_or(codes.len(), |p| p.bytes().len());
@@ -182,7 +189,8 @@ fn main() -> Res<()> {
     write_ids(&dir.join(format!("ours_{task}.u32")), &hits)?;
     let tier = edgecl_kernels::active();
     println!(
-        "task={task} tier={tier} sec_per_query={secs:.9} bytes_per_query={bytes_per_query} train_s={train_s:.3}"
+        "task={task} tier={tier} rerank={rerank} sec_per_query={secs:.9} \
+         bytes_per_query={bytes_per_query} train_s={train_s:.3}"
     );
     Ok(())
 }

@@ -11,7 +11,8 @@ driver (benches/examples/search_driver.rs), then times in one run:
   flat_ip  float dot top-10: faiss IndexFlatIP, ours
   pq8      8-bit PQ, M sub-quantizers, ADC top-10: faiss IndexPQ, ours
   pq4fs    4-bit PQ fast-scan top-10: faiss IndexPQFastScan (no re-ranking),
-           ours (quantized scan, best 100 re-ranked with float tables)
+           ours ranked by the quantized tables alone (as FAISS) and ours
+           with the best 100 re-ranked with float tables
 
 each with 1 and 2 threads, the fastest of 3 passes over the queries (OMP for faiss, RAYON_NUM_THREADS for ours).
 Reported per row: time per query, recall@10 against exact search, FAISS's
@@ -22,6 +23,10 @@ bandwidth measured in the same run (numpy sum and copy of 256 MiB).
 Recall for Hamming is tie-aware: a returned id counts when its exact
 distance is within the exact 10th-smallest distance, since many codes tie.
 PQ recall is against exact inner-product search on the original vectors.
+
+--corpus-npy/--queries-npy replace the generated float vectors with real
+ones (f32 .npy, e.g. from benches/scripts/embed_scifact.py); PQ then
+trains on the corpus itself and --d follows the files.
 
 Left out: IVF indexes, OPQ, GPU; one query per call is the mode timed for
 FAISS on every task, plus one call with all queries (its batched mode).
@@ -69,6 +74,8 @@ def args():
     p.add_argument("--threads", default="1,2")
     p.add_argument("--tasks", default="hamming,flat_ip,pq8,pq4fs")
     p.add_argument("--dir", default=str(ROOT / "out" / "search-bench"), help="data directory")
+    p.add_argument("--corpus-npy", help="real float vectors instead of generated ones")
+    p.add_argument("--queries-npy", help="real float queries (with --corpus-npy)")
     return p.parse_args()
 
 
@@ -159,6 +166,11 @@ def main():
 
     print(f"generating data (seed {a.seed})", flush=True)
     bin_codes, bin_q, vecs, vq, train = generate(a, np)
+    if a.corpus_npy:
+        vecs = np.ascontiguousarray(np.load(a.corpus_npy), dtype=np.float32)
+        vq = np.ascontiguousarray(np.load(a.queries_npy), dtype=np.float32)
+        train, a.n_vec, a.d = vecs, len(vecs), vecs.shape[1]
+        print(f"real vectors: {a.n_vec} x {a.d}, {len(vq)} queries", flush=True)
     for name, arr in [("codes.u64", bin_codes), ("bq.u64", bin_q), ("vecs.f32", vecs),
                       ("vq.f32", vq), ("train.f32", train)]:
         write(d / name, arr)
@@ -178,9 +190,9 @@ def main():
     bq8 = bin_q.view(np.uint8)
     rows = []  # (task, impl, threads, sec/query, recall, bytes/query)
 
-    def ours(task, t):
+    def ours(task, t, rerank=100):
         env = dict(os.environ, RAYON_NUM_THREADS=str(t))
-        out = subprocess.run([str(driver), str(d), task], env=env, check=True,
+        out = subprocess.run([str(driver), str(d), task, str(rerank)], env=env, check=True,
                              capture_output=True, text=True).stdout
         kv = dict(x.split("=", 1) for x in out.split())
         ids = np.fromfile(d / f"ours_{task}.u32", dtype="<u4").reshape(-1, 10).astype(np.int64)
@@ -239,7 +251,11 @@ def main():
             faiss_rows(task, index, vq, t, rec, nbytes)
             s, ids, nb, train_s = ours(task, t)
             print(f"{task}: ours train+encode {train_s:.1f} s ({t} threads)", flush=True)
-            rows.append((task, "ours 1 query/call", t, s, rec(ids), nb))
+            label = "ours 1 query/call" if task == "pq8" else "ours 1 query/call, rerank 100"
+            rows.append((task, label, t, s, rec(ids), nb))
+            if task == "pq4fs":
+                s, ids, nb, _ = ours(task, t, rerank=10)
+                rows.append((task, "ours 1 query/call, quantized only", t, s, rec(ids), nb))
 
     faiss_ref = {(r[0], r[2]): r[3] for r in rows if r[1] == "faiss 1 query/call"}
     print()

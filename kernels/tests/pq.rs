@@ -100,8 +100,66 @@ proptest! {
             prop_assert_eq!(&got, &want, "tier {}", tier);
             for k in [0usize, 1, 10, 250] {
                 let top = fastscan::topk_with(tier, &table, &packed, k).unwrap();
-                prop_assert_eq!(top, sort_topk(&want, k, |s| s), "k {} tier {}", k, tier);
+                prop_assert_eq!(&top, &sort_topk(&want, k, |s| s), "k {} tier {}", k, tier);
+                for parts in [2, 3, 7] {
+                    let split = fastscan::topk_split_with(tier, &table, &packed, k, parts).unwrap();
+                    prop_assert_eq!(&split, &top, "k {} parts {} tier {}", k, parts, tier);
+                }
             }
+        }
+    }
+
+    #[test]
+    fn fastscan_threshold_scan_matches_scalar(
+        n in 0usize..300,
+        m in 1usize..20,
+        k in 0usize..40,
+        start in 0u16..3000,
+        every in 1u32..5,
+        seed: u64,
+    ) {
+        let mut rng = pq::kmeans::SplitMix64::new(seed);
+        let codes: Vec<u8> = (0..n * m).map(|_| rng.below(16) as u8).collect();
+        let lut: Vec<u8> = (0..m * 16).map(|_| rng.below(256) as u8).collect();
+        let packed = PackedCodes::pack(&codes, m).unwrap();
+        let table = QuantizedTable::from_lut(lut.clone(), m).unwrap();
+        // Sums of whole blocks, padding included, as the kernels see them.
+        let blocks = n.div_ceil(fastscan::BLOCK);
+        let mut all = vec![0u16; blocks * fastscan::BLOCK];
+        fastscan::scan_scalar(&lut, m, packed.bytes(), &mut all);
+        let want_top = {
+            let kept: Vec<u16> = all[..n].to_vec();
+            let mut top = sort_topk(&kept, n, |s| s);
+            top.retain(|h| h.id % every == 0);
+            top.truncate(k);
+            top
+        };
+        for tier in Tier::all_variants() {
+            // A threshold that drops by one on every hit: the blocks
+            // reported and the sums handed over are the reference's.
+            let mut want_blocks = Vec::new();
+            let mut t = start;
+            for (b, s) in all.chunks_exact(fastscan::BLOCK).enumerate() {
+                if s.iter().any(|&x| x < t) {
+                    want_blocks.push((b * fastscan::BLOCK, s.to_vec()));
+                    t = t.saturating_sub(1);
+                }
+            }
+            let mut got_blocks = Vec::new();
+            let mut hit = |first: usize, sums: &[u16; 32]| {
+                got_blocks.push((first, sums.to_vec()));
+                start.saturating_sub(got_blocks.len() as u16)
+            };
+            let last =
+                fastscan::scan_below_with(tier, &table, &packed, 0..blocks, start, &mut hit)
+                    .unwrap();
+            prop_assert_eq!(last, t, "tier {}", tier);
+            prop_assert_eq!(&got_blocks, &want_blocks, "tier {}", tier);
+            // The filtered top-k on the calling thread ranks as sorting does.
+            let mut best = fastscan::Best::new(k);
+            fastscan::topk_into_with(tier, &table, &packed, &mut best, |id| id % every == 0)
+                .unwrap();
+            prop_assert_eq!(best.into_sorted(), want_top.clone(), "k {} tier {}", k, tier);
         }
     }
 

@@ -51,6 +51,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hnsw: Some(HnswConfig { m: 4, ef_construction: 16, seed: 2 }),
         ..IndexOptions::default()
     };
-    IndexBuilder::build(ids, &v, d, &opts)?.write(dir.join("edgecl-index.edc"))?;
+    IndexBuilder::build(ids.clone(), &v, d, &opts)?.write(dir.join("edgecl-index.edc"))?;
+
+    // The same with optimized PQ: a `pq.rotation` section for the reader.
+    let opts = IndexOptions { pq4_opq: true, hnsw: None, ..opts };
+    IndexBuilder::build(ids, &v, d, &opts)?.write(dir.join("edgecl-index-opq.edc"))?;
     Ok(())
 }

@@ -109,22 +109,60 @@ pub fn kmeans_with(
         return Err(PqError::TooFewPoints { what: "kmeans", points: n, clusters: k });
     }
     let mut rng = SplitMix64::new(cfg.seed);
-    let mut centroids = seed_plus_plus(tier, data, d, k, &mut rng);
-    let mut assign = vec![0u32; n];
-    let mut objective = Vec::with_capacity(cfg.iters + 1);
+    let centroids = seed_plus_plus(tier, data, d, k, &mut rng);
+    Ok(lloyd(tier, data, d, centroids, cfg.iters))
+}
 
-    for it in 0..cfg.iters {
+/// Runs up to `iters` Lloyd iterations from the given `k x d` centres
+/// (`init.len() / d` of them) instead of a k-means++ seeding: used to
+/// refine codebooks after the data moved a little (optimized PQ).
+pub fn lloyd_from(
+    tier: Tier,
+    data: &[f32],
+    d: usize,
+    init: Vec<f32>,
+    iters: usize,
+) -> Result<KMeans, PqError> {
+    if d == 0 {
+        return Err(PqError::Invalid { what: "lloyd_from: dimension", reason: "must be positive" });
+    }
+    if !data.len().is_multiple_of(d) {
+        return Err(PqError::Shape { what: "lloyd_from: data", len: data.len(), multiple_of: d });
+    }
+    if !init.len().is_multiple_of(d) {
+        return Err(PqError::Shape { what: "lloyd_from: init", len: init.len(), multiple_of: d });
+    }
+    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+        return Err(PqError::NotFinite { what: "lloyd_from: data", index: i });
+    }
+    if let Some(i) = init.iter().position(|x| !x.is_finite()) {
+        return Err(PqError::NotFinite { what: "lloyd_from: init", index: i });
+    }
+    let (n, k) = (data.len() / d, init.len() / d);
+    if k == 0 || n < k {
+        return Err(PqError::TooFewPoints { what: "lloyd_from", points: n, clusters: k });
+    }
+    Ok(lloyd(tier, data, d, init, iters))
+}
+
+/// Lloyd iterations from `centroids` (module doc); inputs already checked.
+fn lloyd(tier: Tier, data: &[f32], d: usize, mut centroids: Vec<f32>, iters: usize) -> KMeans {
+    let (n, k) = (data.len() / d, centroids.len() / d);
+    let mut assign = vec![0u32; n];
+    let mut objective = Vec::with_capacity(iters + 1);
+
+    for it in 0..iters {
         let (changed, obj) = assign_points(tier, data, d, &centroids, &mut assign);
         objective.push(obj);
         if it > 0 && changed == 0 {
-            return Ok(KMeans { centroids, assign, objective });
+            return KMeans { centroids, assign, objective };
         }
         update_means(data, d, k, &assign, &mut centroids);
         repair_empty(tier, data, d, k, &assign, &mut centroids);
     }
     let (_, obj) = assign_points(tier, data, d, &centroids, &mut assign);
     objective.push(obj);
-    Ok(KMeans { centroids, assign, objective })
+    KMeans { centroids, assign, objective }
 }
 
 /// k-means++ seeding.

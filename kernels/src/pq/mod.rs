@@ -13,13 +13,12 @@
 //! ([`adc_scan`]). The 4-bit path packs codes for SIMD table lookups, see
 //! [`fastscan`] for its layout.
 //!
-//! Optimized PQ (a learnt rotation applied before cutting the vector) is
-//! NOT implemented: training it alternates PQ training with an SVD-based
-//! orthogonal Procrustes step, and this crate has no SVD; callers may
-//! rotate vectors themselves before training and encoding.
+//! Optimized PQ ([`opq`]) learns an orthogonal rotation applied before
+//! the vector is cut, jointly with the codebooks.
 
 pub mod fastscan;
 pub mod kmeans;
+pub mod opq;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -226,6 +225,32 @@ impl ProductQuantizer {
                 }
             },
         );
+        Ok(())
+    }
+
+    /// Reconstructs the `n x m` codes into `out` (`n x d`): sub-vector `j`
+    /// of row `i` becomes centroid `codes[i * m + j]` of sub-quantizer `j`.
+    pub fn decode(&self, codes: &[u8], out: &mut [f32]) -> Result<(), PqError> {
+        let (d, m, ksub, dsub) = (self.d, self.m, self.ksub(), self.dsub());
+        if !codes.len().is_multiple_of(m) {
+            let what = "pq decode: codes";
+            return Err(PqError::Shape { what, len: codes.len(), multiple_of: m });
+        }
+        let n = codes.len() / m;
+        if out.len() != n * d {
+            let what = "pq decode: out";
+            return Err(PqError::Mismatch { what, expected: n * d, found: out.len() });
+        }
+        if let Some(i) = codes.iter().position(|&c| c as usize >= ksub) {
+            let what = "pq decode: codes";
+            return Err(PqError::CodeOutOfRange { what, index: i, code: codes[i], ksub });
+        }
+        for (code, row) in codes.chunks_exact(m).zip(out.chunks_exact_mut(d)) {
+            for (j, (&c, dst)) in code.iter().zip(row.chunks_exact_mut(dsub)).enumerate() {
+                let at = (j * ksub + c as usize) * dsub;
+                dst.copy_from_slice(&self.centroids[at..at + dsub]);
+            }
+        }
         Ok(())
     }
 

@@ -24,6 +24,9 @@ pub const VECTORS_BIN: &str = "vectors.bin";
 pub const PQ_CODES: &str = "pq.codes";
 /// f32 `[m, k, d / m]`: product-quantization codebooks.
 pub const PQ_CODEBOOKS: &str = "pq.codebooks";
+/// f32 `[d, d]`, optional: an orthogonal rotation `R` (optimized PQ);
+/// the 4-bit codes quantize `x R` and queries are rotated the same way.
+pub const PQ_ROTATION: &str = "pq.rotation";
 /// Prefix of the int8 quantizer's sections (`quant.i8.scale`, ...).
 pub const QUANT_I8: &str = "quant.i8";
 /// Prefix of the binary quantizer's sections (`quant.bin.mean`, ...).

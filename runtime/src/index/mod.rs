@@ -183,6 +183,9 @@ pub struct IndexOptions {
     /// 4-bit product quantization with this many sub-quantizers (it must
     /// divide the dimension).
     pub pq4: Option<usize>,
+    /// Learn an orthogonal rotation with the 4-bit codebooks (optimized
+    /// PQ), stored as `pq.rotation`; training costs several PQ trainings.
+    pub pq4_opq: bool,
     /// 8-bit product quantization with this many sub-quantizers (it must
     /// divide the dimension; the corpus needs at least 256 documents).
     pub pq8: Option<usize>,
@@ -208,6 +211,7 @@ impl Default for IndexOptions {
             binary: true,
             binary_centre: true,
             pq4: None,
+            pq4_opq: false,
             pq8: None,
             pq_train_sample: 65_536,
             hnsw: None,
@@ -235,6 +239,8 @@ pub struct IndexBuilder {
     int8: Option<(Int8Quantizer, Vec<i8>)>,
     binary: Option<(BinaryQuantizer, Vec<u64>)>,
     pq4: Option<(ProductQuantizer, Vec<u8>)>,
+    /// `d x d` rotation applied before the 4-bit quantizer (optimized PQ).
+    pq4_rotation: Option<Vec<f32>>,
     pq8: Option<(ProductQuantizer, Vec<u8>)>,
     hnsw: Option<Hnsw>,
     model_hash: Option<[u8; 32]>,
@@ -256,22 +262,49 @@ fn train_pq(
     nbits: u32,
     options: &IndexOptions,
 ) -> Result<(ProductQuantizer, Vec<u8>), IndexError> {
-    let n = vectors.len() / dim;
     let cfg = pq::TrainConfig { iters: 20, seed: options.seed };
-    let q = if n > options.pq_train_sample.max(1 << nbits) {
-        let take = options.pq_train_sample.max(1 << nbits);
-        let mut sample = Vec::with_capacity(take * dim);
-        for i in 0..take {
-            let r = i * n / take;
-            sample.extend_from_slice(&vectors[r * dim..(r + 1) * dim]);
-        }
-        ProductQuantizer::train(&sample, dim, m, nbits, cfg)?
-    } else {
-        ProductQuantizer::train(vectors, dim, m, nbits, cfg)?
-    };
-    let mut codes = vec![0u8; n * m];
+    let q = ProductQuantizer::train(&pq_sample(vectors, dim, nbits, options), dim, m, nbits, cfg)?;
+    let mut codes = vec![0u8; vectors.len() / dim * m];
     q.encode(vectors, &mut codes)?;
     Ok((q, codes))
+}
+
+/// At most `pq_train_sample` rows (and at least `2^nbits`), an even
+/// stride over the corpus; the whole corpus when it is that small.
+fn pq_sample<'v>(
+    vectors: &'v [f32],
+    dim: usize,
+    nbits: u32,
+    options: &IndexOptions,
+) -> std::borrow::Cow<'v, [f32]> {
+    let n = vectors.len() / dim;
+    let take = options.pq_train_sample.max(1 << nbits);
+    if n <= take {
+        return std::borrow::Cow::Borrowed(vectors);
+    }
+    let mut sample = Vec::with_capacity(take * dim);
+    for i in 0..take {
+        let r = i * n / take;
+        sample.extend_from_slice(&vectors[r * dim..(r + 1) * dim]);
+    }
+    std::borrow::Cow::Owned(sample)
+}
+
+/// Optimized PQ with 4-bit codes: a rotation and codebooks learnt on the
+/// training sample, then every row rotated and encoded.
+fn train_opq4(
+    vectors: &[f32],
+    dim: usize,
+    m: usize,
+    options: &IndexOptions,
+) -> Result<(ProductQuantizer, Vec<u8>, Vec<f32>), IndexError> {
+    let cfg = pq::opq::OpqConfig { seed: options.seed, ..pq::opq::OpqConfig::default() };
+    let o = pq::opq::train(&pq_sample(vectors, dim, 4, options), dim, m, 4, cfg)?;
+    let mut rotated = vec![0f32; vectors.len()];
+    pq::opq::rotate(&o.rotation, dim, vectors, &mut rotated)?;
+    let mut codes = vec![0u8; vectors.len() / dim * m];
+    o.pq.encode(&rotated, &mut codes)?;
+    Ok((o.pq, codes, o.rotation))
 }
 
 impl IndexBuilder {
@@ -339,7 +372,14 @@ impl IndexBuilder {
         times.binary = since(t);
 
         let t = std::time::Instant::now();
-        let pq4 = options.pq4.map(|m| train_pq(vectors, dim, m, 4, options)).transpose()?;
+        let (pq4, pq4_rotation) = match options.pq4 {
+            Some(m) if options.pq4_opq => {
+                let (q, codes, r) = train_opq4(vectors, dim, m, options)?;
+                (Some((q, codes)), Some(r))
+            }
+            Some(m) => (Some(train_pq(vectors, dim, m, 4, options)?), None),
+            None => (None, None),
+        };
         times.pq4 = since(t);
         let t = std::time::Instant::now();
         let pq8 = options.pq8.map(|m| train_pq(vectors, dim, m, 8, options)).transpose()?;
@@ -359,6 +399,7 @@ impl IndexBuilder {
             int8,
             binary,
             pq4,
+            pq4_rotation,
             pq8,
             hnsw,
             model_hash: options.model_hash,
@@ -421,6 +462,9 @@ impl IndexBuilder {
                 b.add(books_name, &[m, ksub, dsub], q.centroids())?;
             }
         }
+        if let Some(r) = &self.pq4_rotation {
+            b.add(names::PQ_ROTATION, &[d, d], r)?;
+        }
         if let Some(g) = &self.hnsw {
             g.write(b, names::HNSW)?;
         }
@@ -445,6 +489,7 @@ impl IndexBuilder {
             ("int8", int8),
             ("binary", binary.to_string()),
             ("pq4_m", opt(o.pq4)),
+            ("pq4_opq", (o.pq4.is_some() && o.pq4_opq).to_string()),
             ("pq8_m", opt(o.pq8)),
             ("pq_train_sample", o.pq_train_sample.to_string()),
             ("pq_seed", o.seed.to_string()),
@@ -536,9 +581,11 @@ pub struct Hit {
 
 /// A product quantizer with its codes: 4-bit codes packed for the
 /// fast-scan kernel, 8-bit codes borrowed from the file.
-struct Pq4 {
+struct Pq4<'a> {
     q: ProductQuantizer,
     packed: fastscan::PackedCodes,
+    /// `d x d`, row-major: queries are searched as `q R` (optimized PQ).
+    rotation: Option<&'a [f32]>,
 }
 struct Pq8<'a> {
     q: ProductQuantizer,
@@ -554,7 +601,7 @@ pub struct Index<'a> {
     f32: Option<&'a [f32]>,
     int8: Option<(Int8Quantizer, &'a [i8])>,
     binary: Option<(BinaryQuantizer, &'a [u64])>,
-    pq4: Option<Pq4>,
+    pq4: Option<Pq4<'a>>,
     pq8: Option<Pq8<'a>>,
     hnsw: Option<GraphView<'a>>,
     model_hash: Option<[u8; 32]>,
@@ -562,6 +609,36 @@ pub struct Index<'a> {
 
 /// Checks that codebooks `name` have shape `[m, ksub, d / m]` and that
 /// `codes_name` is `[n, m]`; returns m.
+/// Checks and views `pq.rotation`: f32 `[dim, dim]`, finite, each row of
+/// unit length within [`ROTATION_TOL`]. Full orthogonality is not checked
+/// at open (it costs `d^3`); a rotation that passes these checks cannot
+/// make a search read out of bounds, only rank badly.
+fn rotation<'a>(c: &Container<'a>, dim: usize) -> Result<&'a [f32], IndexError> {
+    let name = names::PQ_ROTATION;
+    let shape = c.info(name)?.shape.to_vec();
+    if shape != [dim as u64, dim as u64] {
+        let reason = format!("shape {shape:?}, expected [{dim}, {dim}]");
+        return Err(IndexError::Invalid { what: name, reason });
+    }
+    let r = c.section::<f32>(name)?;
+    for (i, row) in r.chunks_exact(dim).enumerate() {
+        if let Some(j) = row.iter().position(|x| !x.is_finite()) {
+            let reason = format!("row {i} column {j} is not finite");
+            return Err(IndexError::Invalid { what: name, reason });
+        }
+        let norm: f64 = row.iter().map(|&x| (x as f64) * (x as f64)).sum();
+        if (norm.sqrt() - 1.0).abs() > ROTATION_TOL {
+            let reason = format!("row {i} has length {:.6}, not 1", norm.sqrt());
+            return Err(IndexError::Invalid { what: name, reason });
+        }
+    }
+    Ok(r)
+}
+
+/// Allowed deviation from unit length of a stored rotation's rows: f32
+/// rounding of an orthogonal matrix stays orders of magnitude below it.
+const ROTATION_TOL: f64 = 1e-3;
+
 fn pq_shape(
     c: &Container<'_>,
     name: &'static str,
@@ -669,8 +746,13 @@ impl<'a> Index<'a> {
             let cents = c.section::<f32>(names::PQ_CODEBOOKS)?.to_vec();
             let q = ProductQuantizer::from_centroids(dim, m, 4, cents)?;
             let packed = fastscan::PackedCodes::pack(c.section::<u8>(names::PQ_CODES)?, m)?;
-            Some(Pq4 { q, packed })
+            let rotation =
+                if c.contains(names::PQ_ROTATION) { Some(rotation(c, dim)?) } else { None };
+            Some(Pq4 { q, packed, rotation })
         } else {
+            if c.contains(names::PQ_ROTATION) {
+                return Err(IndexError::Missing { mode: "pq", needs: names::PQ_CODEBOOKS });
+            }
             None
         };
         let pq8 = if c.contains(PQ8_CODEBOOKS) {

@@ -5,7 +5,7 @@
 //! bounded heap of the best candidates, the shortlist and its rescored
 //! values, and the graph search's own scratch. Buffers are cleared and
 //! refilled, never dropped, so once a workload has run through each size
-//! it needs (k, shortlist, corpus size for the 4-bit scan), a query
+//! it needs (k, shortlist), a query
 //! allocates nothing.
 //!
 //! Scans run on the calling thread, one block of [`BLOCK`] rows at a time
@@ -122,10 +122,12 @@ pub struct SearchScratch {
     f32s: Vec<f32>,
     i32s: Vec<i32>,
     u32s: Vec<u32>,
-    u16s: Vec<u16>,
+    best: fastscan::Best,
     query_i8: Vec<i8>,
     query_bits: Vec<u64>,
     table: Vec<f32>,
+    /// The query rotated for optimized PQ.
+    rotated: Vec<f32>,
     lut: Option<QuantizedTable>,
     graph: hnsw::SearchScratch,
 }
@@ -251,10 +253,11 @@ impl<'a> Index<'a> {
             f32s,
             i32s,
             u32s,
-            u16s,
+            best,
             query_i8,
             query_bits,
             table,
+            rotated,
             lut,
             graph,
         } = scratch;
@@ -315,7 +318,20 @@ impl<'a> Index<'a> {
                     self.pq4.as_ref().ok_or(IndexError::Missing { mode, needs: "pq4 codes" })?;
                 let (m, packed) = (p.q.m(), &p.packed);
                 table.resize(m * 16, 0.0);
-                p.q.distance_table(query, Metric::InnerProduct, table)?;
+                // Optimized PQ: the codes quantize x R, so the table is
+                // built for q R (inner products are unchanged by R).
+                let q_pq = match p.rotation {
+                    Some(r) => {
+                        rotated.clear();
+                        rotated.resize(d, 0.0);
+                        for (&qi, row) in query.iter().zip(r.chunks_exact(d)) {
+                            rotated.iter_mut().zip(row).for_each(|(o, &x)| *o += qi * x);
+                        }
+                        &rotated[..]
+                    }
+                    None => query,
+                };
+                p.q.distance_table(q_pq, Metric::InnerProduct, table)?;
                 let tab = &table[..];
                 // The float ADC score of one code, from the unpacked nibbles.
                 let adc = |v: usize| -> f32 {
@@ -339,31 +355,20 @@ impl<'a> Index<'a> {
                         _ => *lut = Some(QuantizedTable::new(tab, m, Metric::InnerProduct)?),
                     }
                     let l = lut.as_ref().ok_or(IndexError::Missing { mode, needs: "a table" })?;
-                    u16s.resize(n, 0);
-                    fastscan::scan(l, packed, u16s)?;
                     let keep =
                         if rescoring { first } else { first.saturating_mul(PQ4_RERANK).min(n) };
-                    // Runs of 64 costs whose smallest cannot enter are
-                    // skipped whole: the min is a vectorised reduction,
-                    // and once the heap is full almost every run goes.
-                    top.reset(keep);
-                    for (r, run) in u16s.chunks(64).enumerate() {
-                        let lo = run.iter().copied().min().unwrap_or(u16::MAX);
-                        if -f32::from(lo) < top.floor {
-                            continue;
-                        }
-                        for (t, &cost) in run.iter().enumerate() {
-                            let doc = (r * 64 + t) as u32;
-                            if allow.is_none_or(|a| a.allows(doc)) {
-                                top.offer(Cand { score: -f32::from(cost), doc });
-                            }
-                        }
-                    }
+                    // The kernel skips blocks whose sums cannot enter in
+                    // registers; only candidate rows reach the filter.
+                    best.reset(keep);
+                    let allowed = |doc: u32| allow.is_none_or(|a| a.allows(doc));
+                    fastscan::topk_into(l, packed, best, allowed)?;
                     if rescoring {
-                        cands.extend(top.heap.drain());
+                        cands.extend(
+                            best.drain().map(|h| Cand { score: -f32::from(h.score), doc: h.id }),
+                        );
                     } else {
                         let rerank =
-                            top.heap.drain().map(|c| Cand { score: adc(c.doc as usize), ..c });
+                            best.drain().map(|h| Cand { score: adc(h.id as usize), doc: h.id });
                         cands.extend(rerank);
                         cands.sort_unstable();
                         cands.truncate(first);
