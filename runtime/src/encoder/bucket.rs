@@ -85,8 +85,7 @@ pub fn plan_buckets(
     for g in 1..=groups {
         for j in 1..=n {
             let mut cell = (usize::MAX, 0);
-            for i in (g - 1)..j {
-                let prev = best[g - 1][i].0;
+            for (i, &(prev, _)) in best[g - 1].iter().enumerate().take(j).skip(g - 1) {
                 if prev == usize::MAX {
                     continue;
                 }
