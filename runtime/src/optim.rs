@@ -4,7 +4,8 @@
 //! [`AdamW`] and [`Sgd`] (with momentum) update a [`ParamSet`] from the
 //! gradients backward left in it. Weight decay applies only to parameters
 //! whose `decay` flag is set, which is how the two usual groups (matrices
-//! decayed; norms, biases and, by choice, embeddings not) are expressed.
+//! and embedding tables decayed, as the encoder's parameters are; norm
+//! gains and biases not) are expressed.
 //! State is one buffer per parameter, allocated when the optimizer is made,
 //! so a step allocates nothing. State saves to and loads from a
 //! safetensors file (one tensor per buffer, the step count and
